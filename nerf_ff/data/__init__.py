@@ -1,0 +1,77 @@
+"""Scene loading: one entry point, `load_scene`, dispatching on the scene format.
+
+Formats: blender (NeRF-synthetic transforms_{train,val,test}.json), ngp (instant-ngp / nerfstudio
+transforms.json), builtin (the procedural scene, no files). `auto` detects from the folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..config import SceneConfig, expand_path
+from ..errors import UserError
+from .scene import SceneData
+
+FORMATS = ("auto", "blender", "ngp", "builtin")
+
+
+def detect_format(path: Path) -> str:
+    """Format of a scene folder (or transforms file) from the files it holds."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() == ".json":
+            return "blender" if path.name.startswith("transforms_") else "ngp"
+        raise UserError(f"scene.path {path} is a file, not a scene folder; point it at the dataset folder")
+    if (path / "transforms_train.json").is_file():
+        return "blender"
+    if (path / "transforms.json").is_file():
+        return "ngp"
+    # COLMAP sparse models (sparse/0/cameras.bin ...) will be detected here once data/colmap.py exists.
+    if (path / "sparse").is_dir():
+        raise UserError(f"{path} holds a COLMAP model (sparse/), which is not supported yet; convert it with "
+                        "instant-ngp's colmap2nerf.py to transforms.json")
+    if not any(path.iterdir()):
+        raise UserError(f"scene folder {path} is empty; put the dataset there or fix scene.path")
+    raise UserError(f"no transforms_train.json (blender) or transforms.json (ngp) in {path}; "
+                    "point scene.path at a dataset folder or set scene.format")
+
+
+def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
+               splits: Optional[Sequence[str]] = None) -> SceneData:
+    """Load the scene `cfg` describes.
+
+    cfg.path may contain `{datasets}`; relative paths are taken from `yaml_dir` (the scene YAML's
+    folder). `splits` limits which splits are decoded (train and test always are; None: all).
+    """
+    fmt = (cfg.format or "auto").lower()
+    if fmt not in FORMATS:
+        raise UserError(f"scene.format={cfg.format!r} is unknown; use one of {', '.join(FORMATS)}")
+    if fmt == "builtin" or (fmt == "auto" and not cfg.path):
+        from .procedural import make_builtin_scene  # lazy: only the built-in scene needs it
+
+        return make_builtin_scene(cfg)
+    if not cfg.path:
+        raise UserError(f"scene.path is not set for scene.format={fmt}; set scene.path to the dataset folder")
+
+    path = Path(expand_path(cfg.path, yaml_dir))
+    if not path.exists():
+        raise UserError(f"scene folder {path} does not exist; fix scene.path "
+                        "(or set NERF_FF_DATASETS for {datasets})")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    folder = path.parent if path.is_file() else path
+
+    if fmt == "blender":
+        from .blender import load_blender
+
+        return load_blender(folder, cfg, splits)
+    if fmt == "ngp":
+        from .ngp import load_ngp
+
+        json_path = path if path.is_file() else path / "transforms.json"
+        if not json_path.is_file():
+            raise UserError(f"{folder} has no transforms.json; point scene.path at an instant-ngp scene "
+                            "or set scene.format")
+        return load_ngp(json_path, cfg, splits)
+    raise AssertionError(fmt)

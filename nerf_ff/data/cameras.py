@@ -1,0 +1,145 @@
+"""Pinhole cameras with OpenCV radial-tangential distortion, and the rays through their pixels.
+
+Conventions (DESIGN.md, written once here):
+- `c2w` is camera-to-world, OpenGL / Blender axes: x right, y up, the camera looks down -z.
+- Pixel (col i, row j) has its centre at (i + 0.5, j + 0.5); row 0 is the top of the image.
+- Intrinsics fx, fy, cx, cy are in pixels of the stored (possibly downscaled) image.
+- Distortion (k1, k2, p1, p2) follows OpenCV on normalised image coordinates (x = X/Z, y = Y/Z in
+  the OpenCV camera frame, y down):
+      r2 = x^2 + y^2,  s = 1 + k1 r2 + k2 r2^2
+      xd = x s + 2 p1 x y + p2 (r2 + 2 x^2)
+      yd = y s + p1 (r2 + 2 y^2) + 2 p2 x y
+  Rays are undistorted: the pixel is mapped back through the inverse of this model (Newton).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Cameras:
+    c2w: Tensor  # [N, 3, 4] float32, OpenGL axes
+    fx: Tensor  # [N]
+    fy: Tensor  # [N]
+    cx: Tensor  # [N]
+    cy: Tensor  # [N]
+    width: int
+    height: int
+    distortion: Optional[Tensor] = None  # [N, 4] (k1, k2, p1, p2) or None for ideal pinholes
+
+    def __len__(self) -> int:
+        return self.c2w.shape[0]
+
+    def __getitem__(self, idx) -> "Cameras":
+        if isinstance(idx, int):
+            idx = [idx]
+        dist = None if self.distortion is None else self.distortion[idx]
+        return Cameras(self.c2w[idx], self.fx[idx], self.fy[idx], self.cx[idx], self.cy[idx],
+                       self.width, self.height, dist)
+
+    def to(self, device) -> "Cameras":
+        dist = None if self.distortion is None else self.distortion.to(device)
+        return Cameras(self.c2w.to(device), self.fx.to(device), self.fy.to(device), self.cx.to(device),
+                       self.cy.to(device), self.width, self.height, dist)
+
+    def scaled(self, factor: float) -> "Cameras":
+        """Intrinsics for an image resized by `factor` (0.5 halves the resolution)."""
+        w, h = round(self.width * factor), round(self.height * factor)
+        sx, sy = w / self.width, h / self.height
+        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion)
+
+    @staticmethod
+    def from_fov(c2w: Tensor, width: int, height: int, fov_x: float) -> "Cameras":
+        """Ideal pinholes centred on the image, as in NeRF-synthetic (`camera_angle_x`)."""
+        n = c2w.shape[0]
+        f = 0.5 * width / torch.tan(torch.tensor(0.5 * fov_x, dtype=torch.float64)).item()
+        full = lambda v: torch.full((n,), float(v))  # noqa: E731
+        return Cameras(c2w[:, :3, :4].float(), full(f), full(f), full(width / 2), full(height / 2), width, height)
+
+
+def distort(x: Tensor, y: Tensor, dist: Tensor) -> tuple[Tensor, Tensor]:
+    """Apply OpenCV radial-tangential distortion to normalised coordinates. dist: [..., 4]."""
+    k1, k2, p1, p2 = dist.unbind(-1)
+    r2 = x * x + y * y
+    s = 1 + k1 * r2 + k2 * r2 * r2
+    xd = x * s + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * s + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return xd, yd
+
+
+def undistort(xd: Tensor, yd: Tensor, dist: Tensor, iters: int = 10) -> tuple[Tensor, Tensor]:
+    """Invert `distort` by Newton's method (converges in a few steps for photographic lenses)."""
+    k1, k2, p1, p2 = dist.unbind(-1)
+    x, y = xd.clone(), yd.clone()
+    for _ in range(iters):
+        r2 = x * x + y * y
+        s = 1 + k1 * r2 + k2 * r2 * r2
+        ds = 2 * k1 + 4 * k2 * r2  # d s / d r2
+        fx_ = x * s + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) - xd
+        fy_ = y * s + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y - yd
+        # Jacobian of the distortion map.
+        a = s + x * ds * x + 2 * p1 * y + 6 * p2 * x  # d xd / dx
+        b = x * ds * y + 2 * p1 * x + 2 * p2 * y  # d xd / dy
+        c = y * ds * x + 2 * p1 * x + 2 * p2 * y  # d yd / dx
+        d = s + y * ds * y + 6 * p1 * y + 2 * p2 * x  # d yd / dy
+        det = a * d - b * c
+        det = torch.where(det.abs() < 1e-12, torch.full_like(det, 1e-12), det)
+        x = x - (d * fx_ - b * fy_) / det
+        y = y - (a * fy_ - c * fx_) / det
+    return x, y
+
+
+def pixel_rays(cams: Cameras, cam_idx: Tensor, px: Tensor, py: Tensor) -> tuple[Tensor, Tensor]:
+    """Rays through pixel centres.
+
+    cam_idx, px (column), py (row): [R] integer tensors (or float pixel coordinates, used as given
+    plus 0.5). Returns rays_o [R, 3] and unit rays_d [R, 3] in world coordinates.
+    """
+    u = px.to(cams.fx.dtype) + 0.5  # [R]
+    v = py.to(cams.fx.dtype) + 0.5
+    x = (u - cams.cx[cam_idx]) / cams.fx[cam_idx]  # OpenCV normalised coords, y down
+    y = (v - cams.cy[cam_idx]) / cams.fy[cam_idx]
+    if cams.distortion is not None:
+        x, y = undistort(x, y, cams.distortion[cam_idx])
+    dirs_cam = torch.stack([x, -y, -torch.ones_like(x)], dim=-1)  # OpenGL camera frame, [R, 3]
+    c2w = cams.c2w[cam_idx]  # [R, 3, 4]
+    rays_d = torch.einsum("rij,rj->ri", c2w[:, :3, :3], dirs_cam)
+    rays_d = rays_d / rays_d.norm(dim=-1, keepdim=True)
+    rays_o = c2w[:, :3, 3].expand_as(rays_d).contiguous()
+    return rays_o, rays_d
+
+
+def image_rays(cams: Cameras, index: int, device=None) -> tuple[Tensor, Tensor]:
+    """All rays of one camera in row-major pixel order: [H*W, 3] each."""
+    device = device or cams.c2w.device
+    j, i = torch.meshgrid(torch.arange(cams.height, device=device), torch.arange(cams.width, device=device), indexing="ij")
+    idx = torch.full((cams.height * cams.width,), index, dtype=torch.long, device=device)
+    return pixel_rays(cams.to(device) if cams.c2w.device != torch.device(device) else cams, idx, i.reshape(-1), j.reshape(-1))
+
+
+def project(cams: Cameras, index: int, points: Tensor) -> tuple[Tensor, Tensor]:
+    """World points [P, 3] → continuous pixel coordinates (u, v) of camera `index` (with
+    distortion), and the depth along the viewing axis. Pixel (i, j) covers u in [i, i+1)."""
+    c2w = cams.c2w[index]
+    R, t = c2w[:3, :3], c2w[:3, 3]
+    p_cam = (points - t) @ R  # world → OpenGL camera frame: R^T (p - t)
+    z = -p_cam[:, 2]
+    x, y = p_cam[:, 0] / z, -p_cam[:, 1] / z  # OpenCV normalised, y down
+    if cams.distortion is not None:
+        x, y = distort(x, y, cams.distortion[index].expand(x.shape[0], 4))
+    return torch.stack([x * cams.fx[index] + cams.cx[index], y * cams.fy[index] + cams.cy[index]], -1), z
+
+
+def look_at(eye: Tensor, target: Tensor, up: Tensor) -> Tensor:
+    """Camera-to-world [3, 4] (OpenGL axes) at `eye` looking at `target`."""
+    forward = target - eye
+    forward = forward / forward.norm()
+    right = torch.linalg.cross(forward, up)
+    right = right / right.norm()
+    cam_up = torch.linalg.cross(right, forward)
+    return torch.stack([right, cam_up, -forward, eye], dim=-1)

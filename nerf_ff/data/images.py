@@ -1,0 +1,106 @@
+"""Scene images → compact uint8 arrays, checked, optionally area-downscaled, decoded in threads.
+
+Images keep their channels: RGB stays [H, W, 3], anything with alpha becomes straight-alpha RGBA
+[H, W, 4]. Pixel rows are taken as stored: EXIF orientation is ignored, as in instant-ngp and COLMAP
+(which computed the intrinsics from the stored pixels).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def scaled_size(width: int, height: int, downscale: int) -> tuple[int, int]:
+    """Image size after an integer downscale; the same rounding as `Cameras.scaled(1 / downscale)`."""
+    factor = 1.0 / downscale
+    return round(width * factor), round(height * factor)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode one image file → [H, W, 3 | 4] uint8. Any decoding problem is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"image {path} does not exist; restore the file or fix the frame's file_path")
+    try:
+        with Image.open(path) as im:
+            im.load()  # Pillow raises on truncated files here (LOAD_TRUNCATED_IMAGES is off)
+            return _as_rgb_or_rgba(im)
+    except UserError:
+        raise
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = f"image {path} is unreadable, corrupt or truncated ({reason}); re-export or replace it"
+        raise UserError(msg) from None
+
+
+def _as_rgb_or_rgba(im: Image.Image) -> np.ndarray:
+    if im.mode.startswith("I;16") or im.mode == "I":
+        # 16-bit greyscale: keep the top 8 bits.
+        grey = (np.asarray(im).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if im.mode in ("RGB", "RGBA"):
+        return np.asarray(im)
+    has_alpha = "A" in im.getbands() or (im.mode == "P" and "transparency" in im.info)
+    return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+
+
+def downscale_image(img: np.ndarray, downscale: int) -> np.ndarray:
+    """Area-downscale [H, W, C] uint8 by an integer factor → [round(H/d), round(W/d), C] uint8.
+
+    RGBA is resized premultiplied (colour x alpha), then un-premultiplied, so the colour of fully
+    transparent pixels (black in NeRF-synthetic) does not darken object edges.
+    """
+    if downscale == 1:
+        return img
+    h, w = img.shape[:2]
+    new_w, new_h = scaled_size(w, h, downscale)
+    if new_w < 1 or new_h < 1:
+        raise UserError(f"scene.downscale={downscale} shrinks a {w}x{h} image to nothing; use a smaller downscale")
+    if img.shape[-1] != 4:
+        return cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    f = img.astype(np.float32) / 255.0
+    f[..., :3] *= f[..., 3:]
+    small = cv2.resize(f, (new_w, new_h), interpolation=cv2.INTER_AREA)  # [h, w, 4]
+    alpha = small[..., 3:]
+    small[..., :3] = np.where(alpha > 1e-6, small[..., :3] / np.maximum(alpha, 1e-6), 0.0)
+    return (small.clip(0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def load_images(paths: Sequence[Path], downscale: int = 1, label: str = "images") -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode (and downscale) images in a thread pool; all must share one size.
+
+    Returns images [N, H', W', C] uint8 and the original (width, height) before downscaling.
+    `label` names the group in error messages (e.g. "the train split of transforms_train.json").
+    """
+    if not paths:
+        raise UserError(f"{label} lists no images; add frames to it")
+
+    def work(p: Path) -> tuple[tuple[int, int], np.ndarray]:
+        img = read_image(p)
+        return (img.shape[1], img.shape[0]), downscale_image(img, downscale)
+
+    workers = max(1, min(8, os.cpu_count() or 1, len(paths)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(work, paths))
+
+    size0 = results[0][0]
+    for p, (size, _) in zip(paths, results):
+        if size != size0:
+            raise UserError(f"images of {label} differ in size: {paths[0]} is {size0[0]}x{size0[1]} but {p} is "
+                            f"{size[0]}x{size[1]}; resize them to one size")
+    arrays = [a for _, a in results]
+    if len({a.shape[-1] for a in arrays}) > 1:
+        # A mix of RGB and RGBA files: give the RGB ones an opaque alpha channel.
+        arrays = [a if a.shape[-1] == 4 else np.concatenate([a, np.full_like(a[..., :1], 255)], -1) for a in arrays]
+    return np.stack(arrays), size0

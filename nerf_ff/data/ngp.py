@@ -1,0 +1,215 @@
+"""instant-ngp / nerfstudio `transforms.json` scenes (captured photos, pinhole + OpenCV distortion).
+
+Intrinsics are read per frame, falling back to the file's top level: `fl_x`, `fl_y` (default fl_x),
+else `camera_angle_x` / `camera_angle_y`; `cx`, `cy` (default the image centre); `w`, `h` (default the
+image size, and they must match it); distortion `k1 k2 p1 p2` (OpenCV radial-tangential). Other lens
+models (fisheye, k3+) are rejected, never ignored. Poses stay in the file's world frame (OpenGL c2w).
+
+Scene box. instant-ngp maps a world point p into its unit cube by p * scale + offset (file keys,
+defaults 0.33 and 0.5 per axis; applied before its axis permutation, so per world axis). Its unit
+cube is therefore the world box centred at (0.5 - offset) / scale with half-size 0.5 / scale: that
+is our `aabb`. `aabb_scale` (a power of two) widens the region instant-ngp models; our occupancy-grid
+cascades double the box per level, so grid_levels = 1 + log2(aabb_scale) covers the same region.
+near is 5% of the box side (0.05 in instant-ngp's unit cube); far is the largest distance from any
+camera to a corner of the outermost cascade, so every ray can leave the modelled region.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..config import SceneConfig
+from ..errors import UserError
+from .cameras import Cameras
+from .images import IMAGE_SUFFIXES, load_images
+from .scene import SceneData, Split, every_nth_split
+from .transforms import frame_image_path, number, parse_pose, read_transforms
+
+NGP_SCALE = 0.33
+NGP_OFFSET = 0.5
+NEAR_FRACTION = 0.05
+"""near = this fraction of the (mean) box side."""
+
+PINHOLE_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL", "PERSPECTIVE")
+UNSUPPORTED_COEFFS = ("k3", "k4", "k5", "k6")
+FOCAL_KEYS = ("fl_x", "fl_y", "camera_angle_x", "camera_angle_y")
+
+
+@dataclass
+class _Frame:
+    index: int  # position in the file
+    file_path: str
+    path: Path
+    pose: np.ndarray  # [3, 4] camera-to-world
+    raw: dict
+
+
+def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = None) -> SceneData:
+    """Load a transforms.json scene. `splits`: which of train/val/test to load (None: all defined)."""
+    json_path = Path(json_path)
+    data = read_transforms(json_path)
+    root = json_path.parent
+    _check_lens(data, str(json_path))
+
+    frames = []
+    for i, raw in enumerate(data["frames"]):
+        where = f"{json_path} frame {i}"
+        _check_lens(raw, where)
+        if not any(raw.get(k, data.get(k)) is not None for k in FOCAL_KEYS):
+            raise UserError(f"{where} has no intrinsics (none of {', '.join(FOCAL_KEYS)} per frame or at the top); "
+                            "add fl_x/fl_y, cx, cy (instant-ngp's colmap2nerf.py writes them)")
+        frames.append(_Frame(i, raw["file_path"], _image_path(root, raw["file_path"], where),
+                             parse_pose(raw["transform_matrix"], where), raw))
+    frames.sort(key=lambda f: f.file_path)
+
+    split_idx, note = _choose_split(data, frames, cfg.test_every, json_path)
+    wanted = set(split_idx if splits is None else splits) | {"train", "test"}
+    out = {name: _load_split(data, [frames[i] for i in idx], cfg.downscale, f"the {name} split of {json_path}")
+           for name, idx in split_idx.items() if name in wanted}
+
+    # Scene box from instant-ngp's unit cube (see module docstring).
+    scale = number(data.get("scale", NGP_SCALE), "scale", str(json_path), positive=True)
+    offset = _vec3(data.get("offset", NGP_OFFSET), "offset", str(json_path))
+    centre, half = (0.5 - offset) / scale, 0.5 / scale  # [3], scalar
+    ngp_box = np.concatenate([centre - half, centre + half])
+    aabb_scale = number(data.get("aabb_scale", 1), "aabb_scale", str(json_path), positive=True)
+    levels = 1 + max(0, math.ceil(math.log2(aabb_scale) - 1e-9))
+
+    aabb = np.asarray(cfg.aabb if cfg.aabb is not None else ngp_box, dtype=np.float64)
+    levels = cfg.grid_levels if cfg.grid_levels is not None else levels
+    side = aabb[3:] - aabb[:3]
+    near = float(cfg.near) if cfg.near is not None else NEAR_FRACTION * float(side.mean())
+    far = float(cfg.far) if cfg.far is not None else _far_for(aabb, levels, np.stack([f.pose[:, 3] for f in frames]))
+    if far <= near:
+        raise UserError(f"scene near={near} is not below far={far}; fix scene.near / scene.far")
+
+    dist_any = any(s.cameras.distortion is not None for s in out.values())
+    return SceneData(
+        name=cfg.name,
+        splits=out,
+        aabb=torch.tensor(aabb, dtype=torch.float32),
+        near=near,
+        far=far,
+        background=torch.tensor(cfg.background, dtype=torch.float32),
+        grid_levels=int(levels),
+        split_note=note,
+        source_format="ngp",
+        meta={"aabb_scale": aabb_scale, "scale": scale, "offset": offset.tolist(), "ngp_box": ngp_box.tolist(),
+              "n_frames": len(frames), "downscale": cfg.downscale, "distortion": dist_any, "file": str(json_path)},
+    )
+
+
+def _check_lens(d: dict, where: str) -> None:
+    """Reject lens models whose parameters we would otherwise silently ignore."""
+    model = d.get("camera_model")
+    if model is not None and str(model).upper() not in PINHOLE_MODELS:
+        raise UserError(f"{where}: camera_model {model!r} is not supported (only pinhole with k1 k2 p1 p2: "
+                        f"{', '.join(PINHOLE_MODELS)}); undistort the images first, e.g. with COLMAP image_undistorter")
+    if d.get("is_fisheye"):
+        raise UserError(f"{where}: fisheye cameras (is_fisheye) are not supported; undistort the images first")
+    for k in UNSUPPORTED_COEFFS:
+        if k in d and d[k] not in (0, 0.0, None):
+            raise UserError(f"{where}: distortion coefficient {k}={d[k]} is not supported (only k1 k2 p1 p2); "
+                            "undistort the images first or re-calibrate with the OPENCV model")
+
+
+def _image_path(root: Path, file_path: Any, where: str) -> Path:
+    path = frame_image_path(root, file_path, where)
+    if path.suffix.lower() not in IMAGE_SUFFIXES and not path.is_file():
+        # Some exporters drop the extension; take the one image that matches.
+        for suffix in IMAGE_SUFFIXES:
+            if path.with_name(path.name + suffix).is_file():
+                return path.with_name(path.name + suffix)
+    return path
+
+
+def _vec3(value: Any, key: str, where: str) -> np.ndarray:
+    vals = value if isinstance(value, (list, tuple)) else [value] * 3
+    if len(vals) != 3:
+        raise UserError(f"{where}: '{key}' must be a number or a list of 3 numbers, not {value!r}; fix the file")
+    return np.array([number(v, key, where) for v in vals])
+
+
+def _choose_split(data: dict, frames: list[_Frame], every: int, json_path: Path) -> tuple[dict[str, list[int]], str]:
+    """Indices into the sorted frames per split, and a sentence saying how they were chosen."""
+    listed = {s: data.get(f"{s}_filenames") for s in ("train", "val", "test")}
+    if listed["train"] is not None or listed["test"] is not None:
+        # nerfstudio-style split lists in the file.
+        by_name = {os.path.normpath(f.file_path): i for i, f in enumerate(frames)}
+        split_idx = {}
+        for name, names in listed.items():
+            if names is None:
+                continue
+            if not isinstance(names, list):
+                raise UserError(f"{json_path}: '{name}_filenames' must be a list of file paths; fix the file")
+            missing = [n for n in names if os.path.normpath(str(n)) not in by_name]
+            if missing:
+                raise UserError(f"{json_path}: '{name}_filenames' lists {missing[0]!r}, which is no frame's file_path; "
+                                "fix the list")
+            split_idx[name] = [by_name[os.path.normpath(str(n))] for n in names]
+        if not split_idx.get("train") or not split_idx.get("test"):
+            raise UserError(f"{json_path} defines a split but not both train_filenames and test_filenames; add both")
+        note = "test split: test_filenames in transforms.json as given"
+    else:
+        train, test = every_nth_split(len(frames), every)
+        if not train:
+            raise UserError(f"{json_path} has only {len(frames)} frame(s), too few for a held-out split; add frames")
+        split_idx = {"train": train, "test": test}
+        note = (f"test split: transforms.json defines none, so after sorting frames by file_path every {every}th "
+                f"(0, {every}, {2 * every}, ...) is held out")
+    note += f"; {len(split_idx['train'])} train / {len(split_idx['test'])} test views"
+    return split_idx, note
+
+
+def _load_split(data: dict, frames: list[_Frame], downscale: int, label: str) -> Split:
+    images, (w0, h0) = load_images([f.path for f in frames], downscale, label)
+    intr = np.array([_intrinsics(data, f.raw, w0, h0, f"{label} ({f.file_path})") for f in frames])  # [N, 8]
+    dist = torch.from_numpy(intr[:, 4:]).float() if np.any(intr[:, 4:] != 0) else None
+    t = lambda col: torch.from_numpy(intr[:, col]).float()  # noqa: E731
+    c2w = torch.from_numpy(np.stack([f.pose for f in frames])).float()  # [N, 3, 4]
+    cams = Cameras(c2w, t(0), t(1), t(2), t(3), w0, h0, dist)
+    if downscale > 1:
+        cams = cams.scaled(1.0 / downscale)  # distortion acts on normalised coordinates: unchanged
+    assert (cams.height, cams.width) == images.shape[1:3], "image and camera downscale disagree"
+    return Split(torch.from_numpy(images), cams, [f.file_path for f in frames])
+
+
+def _intrinsics(data: dict, frame: dict, w_img: int, h_img: int, where: str) -> list[float]:
+    """fx, fy, cx, cy, k1, k2, p1, p2 in pixels of the original image; per-frame keys win."""
+    def get(key: str) -> Optional[float]:
+        value = frame.get(key, data.get(key))
+        return None if value is None else number(value, key, where)
+
+    w, h = get("w"), get("h")
+    if (w is not None and abs(w - w_img) > 0.5) or (h is not None and abs(h - h_img) > 0.5):
+        raise UserError(f"{where}: the file says w x h = {w} x {h} but the image is {w_img} x {h_img}; "
+                        "fix w/h and the intrinsics, or use the images they were computed for")
+    fl_x, fl_y = get("fl_x"), get("fl_y")
+    ax, ay = get("camera_angle_x"), get("camera_angle_y")
+    if fl_x is None and ax is not None:
+        fl_x = 0.5 * w_img / math.tan(0.5 * ax)
+    if fl_y is None and ay is not None:
+        fl_y = 0.5 * h_img / math.tan(0.5 * ay)
+    fl_x = fl_x if fl_x is not None else fl_y
+    fl_y = fl_y if fl_y is not None else fl_x
+    if fl_x is None or fl_x <= 0 or fl_y <= 0:
+        raise UserError(f"{where}: no positive focal length (fl_x/fl_y or camera_angle_x/y); fix the intrinsics")
+    cx, cy = get("cx"), get("cy")
+    cx = 0.5 * w_img if cx is None else cx
+    cy = 0.5 * h_img if cy is None else cy
+    dist = [get(k) or 0.0 for k in ("k1", "k2", "p1", "p2")]
+    return [fl_x, fl_y, cx, cy, *dist]
+
+
+def _far_for(aabb: np.ndarray, levels: int, origins: np.ndarray) -> float:
+    """Largest camera-to-corner distance of the outermost cascade box; origins [N, 3]."""
+    centre, half = (aabb[:3] + aabb[3:]) / 2, (aabb[3:] - aabb[:3]) / 2 * 2 ** (levels - 1)
+    corners = centre + half * np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])  # [8, 3]
+    return float(np.linalg.norm(origins[:, None, :] - corners[None], axis=-1).max())

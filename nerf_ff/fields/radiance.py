@@ -1,0 +1,71 @@
+"""Radiance field: embedded position → MLP trunk → density (+ features) → colour head.
+
+    x [N,3] world ──normalise to box──► x01 ──position encoding──► trunk MLP ──► raw [N, 1+F]
+        density  sigma = exp(raw[:, 0] + bias)               (gradient-truncated exp)
+        colour   rgb   = sigmoid(head([raw[:, 1:], dir_enc(d)]))   (dir_enc only if view-dependent)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from ..encodings import SphericalHarmonics, make_direction_encoding, make_position_encoding
+from .mlp import MLP
+
+
+class _TruncExp(torch.autograd.Function):
+    """exp with its gradient clamped, as instant-ngp does: stable for large pre-activations."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.exp(x.clamp(max=15.0))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.exp(x.clamp(-15.0, 15.0))
+
+
+def trunc_exp(x: Tensor) -> Tensor:
+    return _TruncExp.apply(x)
+
+
+class RadianceField(nn.Module):
+    def __init__(self, cfg: ModelConfig, aabb: Tensor):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("aabb", aabb.detach().clone().float())  # [6] normalisation box
+        self.pos_enc = make_position_encoding(cfg)
+        self.trunk = MLP(self.pos_enc.out_dim, cfg.width, cfg.depth, 1 + cfg.geo_features)
+        with torch.no_grad():
+            self.trunk.net[-1].bias[0] = cfg.density_bias
+        self.dir_enc = make_direction_encoding(cfg) if cfg.view_dependent else None
+        head_in = cfg.geo_features + (self.dir_enc.out_dim if self.dir_enc is not None else 0)
+        self.head = MLP(head_in, cfg.color_width, cfg.color_depth, 3)
+
+    def normalise(self, x: Tensor) -> Tensor:
+        lo, hi = self.aabb[:3], self.aabb[3:]
+        return (x - lo) / (hi - lo)  # [N, 3], in [0,1] inside the box
+
+    def _trunk(self, x: Tensor) -> Tensor:
+        feats = self.pos_enc(self.normalise(x))
+        return self.trunk(feats)  # under autocast the Linear layers run in bf16/fp16
+
+    def density(self, x: Tensor) -> Tensor:
+        """sigma [N] at world positions x [N, 3]."""
+        raw = self._trunk(x)
+        return trunc_exp(raw[:, 0].float())
+
+    def forward(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        """x [N,3] positions, d [N,3] unit directions → rgb [N,3] in (0,1), sigma [N]."""
+        raw = self._trunk(x)
+        sigma = trunc_exp(raw[:, 0].float())
+        h = raw[:, 1:]
+        if self.dir_enc is not None:
+            de = self.dir_enc(d) if isinstance(self.dir_enc, SphericalHarmonics) else self.dir_enc((d + 1) / 2)
+            h = torch.cat([h, de.to(h.dtype)], dim=-1)
+        rgb = torch.sigmoid(self.head(h).float())
+        return rgb, sigma

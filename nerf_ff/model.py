@@ -1,0 +1,30 @@
+"""The trained object: a radiance field and the ray sampler (occupancy grid) that serves it."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .config import RunConfig
+from .data.scene import SceneData
+from .fields import RadianceField
+from .render import render_rays
+from .samplers import RaySampler
+
+
+class NeRFModel(nn.Module):
+    def __init__(self, cfg: RunConfig, aabb: Tensor, near: float, far: float, grid_levels: int = 1):
+        super().__init__()
+        self.field = RadianceField(cfg.model, aabb)
+        self.sampler = RaySampler(cfg.sampler, aabb, near, far, grid_levels)
+        self.near, self.far = near, far
+
+    @classmethod
+    def for_scene(cls, cfg: RunConfig, scene: SceneData) -> "NeRFModel":
+        return cls(cfg, scene.aabb, scene.near, scene.far, scene.grid_levels)
+
+    def forward(self, rays_o: Tensor, rays_d: Tensor, background: Tensor, train: bool = False,
+                gen: Optional[torch.Generator] = None, amp: str = "off") -> dict:
+        return render_rays(self.field, self.sampler, rays_o, rays_d, background, train=train, gen=gen, amp=amp)

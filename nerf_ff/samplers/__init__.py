@@ -1,0 +1,5 @@
+from .occupancy import OccupancyGrid, ray_aabb
+from .sampler import RaySampler
+from .uniform import uniform_sampling
+
+__all__ = ["OccupancyGrid", "RaySampler", "ray_aabb", "uniform_sampling"]

@@ -1,0 +1,46 @@
+"""One interface over both samplers, so the renderer does not care which one a config picks."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..config import SamplerConfig
+from .occupancy import OccupancyGrid, SigmaFn
+from .uniform import uniform_sampling
+
+
+class RaySampler(nn.Module):
+    """`sample(rays) -> (ray_indices, t_starts, t_ends)`; `update(step, density_fn)` between steps."""
+
+    def __init__(self, cfg: SamplerConfig, aabb: Tensor, near: float, far: float, levels: int = 1):
+        super().__init__()
+        self.cfg, self.near, self.far = cfg, float(near), float(far)
+        self.grid: Optional[OccupancyGrid] = None
+        if cfg.kind == "occupancy":
+            self.grid = OccupancyGrid(aabb, cfg.grid_resolution, levels)
+            self.step = self.grid.base_diagonal / cfg.render_steps
+        else:
+            self.step = (self.far - self.near) / cfg.n_samples
+
+    def sample(self, rays_o: Tensor, rays_d: Tensor, sigma_fn: Optional[SigmaFn], train: bool,
+               gen: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
+        c = self.cfg
+        if self.grid is None:
+            return uniform_sampling(rays_o, c.n_samples, self.near, self.far, stratified=train, gen=gen)
+        return self.grid.sampling(rays_o, rays_d, self.near, self.far, self.step, c.cone_angle, stratified=train,
+                                  sigma_fn=sigma_fn, alpha_threshold=c.alpha_threshold,
+                                  early_stop_eps=c.early_stop_eps, gen=gen)
+
+    def update(self, step: int, density_fn: Callable[[Tensor], Tensor], gen: Optional[torch.Generator] = None) -> bool:
+        """Refresh the occupancy grid every `update_every` steps; returns whether it did."""
+        c = self.cfg
+        if self.grid is None or step % c.update_every != 0:
+            return False
+        self.grid.update(step, density_fn, self.step, c.occ_threshold, c.ema_decay, c.warmup_steps, gen=gen)
+        return True
+
+    def occupied_fraction(self) -> float:
+        return float(self.grid.binaries.float().mean()) if self.grid is not None else 1.0

@@ -1,0 +1,229 @@
+"""Training loop: random pixels → rays → render → MSE → Adam, with a dynamic ray batch.
+
+Per step:
+    1. draw `n_rays` random training pixels (uint8 images stay on the device, compact)
+    2. render them over a random background (RGBA / captured scenes) → rgb [n_rays, 3]
+    3. MSE against the target composited over the same background; backward; Adam
+    4. refresh the occupancy grid every `update_every` steps
+    5. resize the ray batch so the next step processes about `target_samples` samples
+Checkpoints are written atomically every `checkpoint_every` steps, at the end, and on Ctrl-C or
+SIGTERM; `resume()` restores model, optimiser, grid, step, ray-batch size and RNG states.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import backends
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RunConfig
+from .data.cameras import pixel_rays
+from .data.scene import SceneData
+from .errors import UserError
+from .model import NeRFModel
+
+MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, scene: SceneData, run_dir: str | Path, progress: bool = True):
+        self.cfg, self.scene, self.run_dir = cfg, scene, Path(run_dir)
+        self.device = backends.resolve_device(cfg.train.device)
+        self.amp = backends.resolve_amp(cfg.train.amp, self.device)
+        self.progress = progress
+        t = cfg.train
+        torch.manual_seed(t.seed)  # parameter initialisation
+        self.model = NeRFModel.for_scene(cfg, scene).to(self.device)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=t.lr, eps=t.eps, betas=(0.9, 0.99), weight_decay=t.weight_decay)
+        self.gen = torch.Generator(device=self.device).manual_seed(t.seed)
+        train = scene.train
+        self.images = train.images.to(self.device)  # [N, H, W, C] uint8
+        self.cameras = train.cameras.to(self.device)
+        self.target_samples = t.target_samples or (2**18 if self.device.type == "cuda" else 2**15)
+        self.step = 0
+        self.n_rays = t.init_rays
+        self.elapsed = 0.0  # training seconds, accumulated across resumes
+        self.bad_steps = 0
+        self.history: list[dict] = []
+        self._stop_signal: Optional[str] = None
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        rng = {"gen": self.gen.get_state(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "n_rays": self.n_rays,
+            "elapsed": self.elapsed,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "scene": {"name": self.scene.name, "aabb": self.scene.aabb.tolist(), "near": self.scene.near,
+                      "far": self.scene.far, "grid_levels": self.scene.grid_levels},
+            "history": self.history,
+        }
+
+    def save(self) -> Path:
+        path = self.run_dir / "checkpoint.pt"
+        save_checkpoint(self.state(), path)
+        return path
+
+    def resume(self) -> None:
+        state = load_checkpoint(self.run_dir / "checkpoint.pt", map_location=self.device)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0][:160]
+            raise UserError(f"checkpoint in {self.run_dir} does not match this config ({first}); "
+                            f"resume with the run's own config.yaml or start a new run folder") from None
+        self.step, self.n_rays, self.elapsed = int(state["step"]), int(state["n_rays"]), float(state["elapsed"])
+        self.history = list(state.get("history", []))
+        rng = state["rng"]
+        self.gen.set_state(rng["gen"].cpu())
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+
+    # ------------------------------------------------------------------ schedule
+    def progress_fraction(self) -> float:
+        t = self.cfg.train
+        p = self.step / t.steps
+        if t.time_budget:
+            p = max(p, self.elapsed / t.time_budget)
+        return min(p, 1.0)
+
+    def learning_rate(self) -> float:
+        t = self.cfg.train
+        warm = min(1.0, (self.step + 1) / max(1, t.warmup))
+        return warm * t.lr * (t.lr_final / t.lr) ** self.progress_fraction()
+
+    # ------------------------------------------------------------------ one step
+    def sample_batch(self, n_rays: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Random training pixels → rays_o, rays_d [n,3] and target rgb [n,3] (with its background)."""
+        N, H, W, C = self.images.shape
+        flat = torch.randint(0, N * H * W, (n_rays,), device=self.device, generator=self.gen)
+        img, pix = flat // (H * W), flat % (H * W)
+        rays_o, rays_d = pixel_rays(self.cameras, img, pix % W, pix // W)
+        colour = self.images.view(N, H * W, C)[img, pix].float() / 255.0  # [n, C]
+        if self.cfg.scene.random_background:
+            bg = torch.rand(n_rays, 3, device=self.device, generator=self.gen)
+        else:
+            bg = self.scene.background.to(self.device).expand(n_rays, 3)
+        rgb = colour[:, :3]
+        if C == 4:
+            alpha = colour[:, 3:4]
+            rgb = rgb * alpha + bg * (1 - alpha)
+        return rays_o, rays_d, torch.cat([rgb, bg], dim=-1)
+
+    def train_step(self) -> dict:
+        t = self.cfg.train
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        self.model.train()
+        field = self.model.field
+        if self.step > 0:  # the random initial field says nothing about occupancy
+            self.model.sampler.update(self.step, field.density, gen=self.gen)
+        rays_o, rays_d, target = self.sample_batch(self.n_rays)
+        rgb_target, bg = target[:, :3], target[:, 3:]
+        out = self.model(rays_o, rays_d, bg, train=True, gen=self.gen, amp=self.amp)
+        loss = torch.mean((out["rgb"] - rgb_target) ** 2)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        gnorm = torch.nn.utils.clip_grad_norm_(params, max_norm=float("inf")) if params else torch.zeros((), device=self.device)
+        # The one host sync of the step: loss, gradient health and the sample count together.
+        loss_v, gnorm_v, n_samples = torch.stack([loss.detach().float(), gnorm.float(),
+                                                  out["n_samples"].float()]).tolist()
+        ok = math.isfinite(loss_v) and math.isfinite(gnorm_v)
+        if ok:
+            self.optimizer.step()
+            self.bad_steps = 0
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.bad_steps += 1
+        if n_samples > 0:  # aim the next batch at target_samples
+            self.n_rays = int(min(t.max_rays, max(256, round(self.n_rays * self.target_samples / n_samples))))
+        self.step += 1
+        return {"loss": loss_v, "ok": ok, "n_samples": int(n_samples)}
+
+    # ------------------------------------------------------------------ loop
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum, frame):  # noqa: ARG001
+            self._stop_signal = signal.Signals(signum).name
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    def fit(self) -> dict:
+        """Train until the step count or time budget is reached. Returns a summary dict."""
+        t = self.cfg.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        previous = self._install_signal_handlers()
+        bar = None
+        if self.progress:
+            from tqdm import tqdm  # noqa: PLC0415
+
+            bar = tqdm(total=t.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
+                       mininterval=1.0)
+        reason = "steps"
+        loss_ema: Optional[float] = None
+        try:
+            while self.step < t.steps:
+                if t.time_budget and self.elapsed >= t.time_budget:
+                    reason = "time_budget"
+                    break
+                if self._stop_signal:
+                    reason = self._stop_signal
+                    break
+                t0 = time.perf_counter()
+                info = self.train_step()
+                self.elapsed += time.perf_counter() - t0
+                if not info["ok"]:
+                    if t.nan_policy == "stop" or self.bad_steps >= MAX_BAD_STEPS:
+                        self.save()
+                        raise UserError(
+                            f"training diverged at step {self.step} (loss or gradients not finite"
+                            f"{' ' + str(self.bad_steps) + ' steps in a row' if self.bad_steps > 1 else ''}); "
+                            f"the last good state is in {self.run_dir / 'checkpoint.pt'}; lower train.lr or model.sigma")
+                    continue
+                loss_ema = info["loss"] if loss_ema is None else 0.9 * loss_ema + 0.1 * info["loss"]
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    psnr = -10 * math.log10(max(loss_ema, 1e-10))
+                    self.history.append({"step": self.step, "elapsed": round(self.elapsed, 3), "loss": loss_ema,
+                                         "psnr": psnr, "n_rays": self.n_rays, "n_samples": info["n_samples"],
+                                         "occupied": round(self.model.sampler.occupied_fraction(), 4)})
+                if bar is not None:
+                    bar.update(1)
+                    if self.step % 10 == 0:
+                        psnr = -10 * math.log10(max(loss_ema, 1e-10))
+                        post = {"loss": f"{loss_ema:.4f}", "psnr": f"{psnr:.2f}", "rays": self.n_rays}
+                        if t.time_budget:
+                            post["time"] = f"{self.elapsed:.0f}/{t.time_budget:.0f}s"
+                        bar.set_postfix(post, refresh=False)
+                if self.step % t.checkpoint_every == 0:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+        self.save()
+        return {"steps": self.step, "elapsed": self.elapsed, "stopped": reason,
+                "train_psnr": self.history[-1]["psnr"] if self.history else None}

@@ -1,0 +1,99 @@
+"""Ray marching: samples stay in [near, far] and the box, empty space is skipped, grid updates."""
+
+import math
+
+import torch
+
+from nerf_ff.samplers import OccupancyGrid, ray_aabb, uniform_sampling
+from nerf_ff.samplers.occupancy import _StepSchedule
+
+BOX = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0])
+
+
+def _rays(n, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    o = torch.randn(n, 3, generator=gen)
+    o = 3.5 * o / o.norm(dim=-1, keepdim=True)
+    target = torch.rand(n, 3, generator=gen) * 1.2 - 0.6
+    d = target - o
+    return o, d / d.norm(dim=-1, keepdim=True)
+
+
+def test_ray_aabb_hand_case():
+    o = torch.tensor([[0.0, 0.0, 5.0], [5.0, 5.0, 5.0]])
+    d = torch.tensor([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+    tn, tf = ray_aabb(o, d, BOX)
+    assert math.isclose(tn[0].item(), 4.0) and math.isclose(tf[0].item(), 6.0)
+    assert tf[1] < tn[1]  # misses
+
+
+def test_full_grid_tiles_the_box_and_respects_near_far():
+    grid = OccupancyGrid(BOX, resolution=16)
+    o, d = _rays(64)
+    near, far = 2.0, 4.2
+    ri, ts, te = grid.sampling(o, d, near, far, step=0.02, stratified=True, gen=torch.Generator().manual_seed(1))
+    assert (ts >= near - 1e-5).all() and (te <= far + 1e-5).all() and (te > ts).all()
+    x = o[ri] + d[ri] * ((ts + te) / 2)[:, None]
+    assert (x.abs() <= 1 + 1e-4).all()
+    # Every occupied grid → intervals cover [max(near, entry), min(far, exit)] without gaps.
+    tn, tf = ray_aabb(o, d, BOX)
+    length = (tf.clamp(max=far) - tn.clamp(min=near)).clamp(min=0)
+    covered = torch.zeros(64).index_add_(0, ri, te - ts)
+    torch.testing.assert_close(covered, length, atol=1e-4, rtol=1e-4)
+    assert (ri[1:] >= ri[:-1]).all()  # packed: sorted by ray
+
+
+def test_empty_cells_are_skipped():
+    grid = OccupancyGrid(BOX, resolution=32)
+    # Occupancy: only a ball of radius 0.3 at the origin.
+    grid.update(0, lambda x: (x.norm(dim=-1) < 0.3).float() * 100.0, step_size=0.01, warmup_steps=10)
+    frac = grid.binaries.float().mean().item()
+    assert 0.005 < frac < 0.03  # ball volume / box volume = 0.0141 (plus boundary cells)
+    o, d = _rays(200, seed=2)
+    ri, ts, te = grid.sampling(o, d, 0.0, 10.0, step=0.01)
+    x = o[ri] + d[ri] * ((ts + te) / 2)[:, None]
+    assert x.norm(dim=-1).max() < 0.3 + 2 * math.sqrt(3) * 2 / 32  # within a cell diagonal of the ball
+    # Rays that miss the ball get no samples.
+    closest = (o + d * (-(o * d).sum(-1, keepdim=True))).norm(dim=-1)
+    missed = closest > 0.3 + 0.2
+    assert not torch.isin(torch.nonzero(missed).squeeze(-1), ri).any()
+
+
+def test_early_termination_drops_samples_behind_surfaces():
+    grid = OccupancyGrid(BOX, resolution=16)  # all occupied
+    o = torch.tensor([[0.0, 0.0, 3.0]])
+    d = torch.tensor([[0.0, 0.0, -1.0]])
+    # Opaque slab at z < 0.5: samples behind it (further than t = 2.6 or so) must be dropped.
+    sigma_fn = lambda ts, te, ri: torch.where(o[ri, 2] + d[ri, 2] * (ts + te) / 2 < 0.5, 1e3, 0.0)  # noqa: E731
+    ri, ts, te = grid.sampling(o, d, 0.0, 10.0, step=0.01, sigma_fn=sigma_fn, early_stop_eps=1e-4)
+    assert te.max() < 2.5 + 0.05 and ts.min() < 2.1
+    ri2, _, _ = grid.sampling(o, d, 0.0, 10.0, step=0.01)
+    assert ri.numel() < ri2.numel() / 3
+
+
+def test_cascade_levels_cover_larger_box():
+    grid = OccupancyGrid(BOX, resolution=8, levels=3)  # outer box is [-4, 4]^3
+    assert torch.equal(grid.outer_aabb, torch.tensor([-4.0, -4, -4, 4, 4, 4]))
+    level, _, inside = grid._level_and_cell(torch.tensor([[0.5, 0, 0], [1.5, 0, 0], [3.9, 0, 0], [4.5, 0, 0]]))
+    assert level.tolist()[:3] == [0, 1, 2] and inside.tolist() == [True, True, True, False]
+    grid.update(0, lambda x: (x[:, 0] > 2.5).float() * 100, step_size=0.01, warmup_steps=10)
+    assert grid.occupied(torch.tensor([[3.0, 0.0, 0.0]])).item()
+    assert not grid.occupied(torch.tensor([[0.0, 0.0, 0.0]])).item()
+
+
+def test_cone_schedule_is_monotone_and_inverts():
+    s = _StepSchedule(0.01, 0.05)
+    t = torch.linspace(0.01, 50, 1000)
+    torch.testing.assert_close(s.t_of_s(s.s_of_t(t)), t, rtol=1e-5, atol=1e-6)
+    steps = s.t_of_s(torch.arange(0.0, 300.0) + 1) - s.t_of_s(torch.arange(0.0, 300.0))
+    assert (steps[1:] >= steps[:-1] - 1e-6).all()  # steps only grow with distance
+    torch.testing.assert_close(steps[-1] / s.t_of_s(torch.tensor(299.0)), torch.tensor(0.05), rtol=1e-3, atol=0)
+
+
+def test_uniform_sampler_bins():
+    o = torch.zeros(4, 3)
+    ri, ts, te = uniform_sampling(o, 8, 2.0, 6.0, stratified=True, gen=torch.Generator().manual_seed(0))
+    assert ri.tolist() == sorted(ri.tolist()) and ri.numel() == 32
+    mid = ((ts + te) / 2).view(4, 8)
+    lo = 2.0 + 0.5 * torch.arange(8)
+    assert ((mid >= lo) & (mid <= lo + 0.5)).all()  # one jittered sample per bin
