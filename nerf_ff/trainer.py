@@ -52,7 +52,8 @@ class Trainer:
         self.step = 0
         self.n_rays = t.init_rays
         self.elapsed = 0.0  # training seconds, accumulated across resumes
-        self.bad_steps = 0
+        self.bad_steps = 0  # consecutive non-finite steps
+        self.skipped_steps = 0  # all skipped steps of the run
         self.history: list[dict] = []
         self._stop_signal: Optional[str] = None
 
@@ -66,6 +67,7 @@ class Trainer:
             "step": self.step,
             "n_rays": self.n_rays,
             "elapsed": self.elapsed,
+            "skipped_steps": self.skipped_steps,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
@@ -75,6 +77,7 @@ class Trainer:
         }
 
     def save(self) -> Path:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / "checkpoint.pt"
         save_checkpoint(self.state(), path)
         return path
@@ -90,6 +93,7 @@ class Trainer:
                             f"resume with the run's own config.yaml or start a new run folder") from None
         self.step, self.n_rays, self.elapsed = int(state["step"]), int(state["n_rays"]), float(state["elapsed"])
         self.history = list(state.get("history", []))
+        self.skipped_steps = int(state.get("skipped_steps", 0))
         rng = state["rng"]
         self.gen.set_state(rng["gen"].cpu())
         torch.set_rng_state(rng["torch"].cpu())
@@ -153,6 +157,7 @@ class Trainer:
         else:
             self.optimizer.zero_grad(set_to_none=True)
             self.bad_steps += 1
+            self.skipped_steps += 1
         if n_samples > 0:  # aim the next batch at target_samples
             self.n_rays = int(min(t.max_rays, max(256, round(self.n_rays * self.target_samples / n_samples))))
         self.step += 1

@@ -186,39 +186,49 @@ def focus_point(c2w: Tensor) -> Tensor:
 
 
 def estimate_up(c2w: Tensor) -> Tensor:
-    """World up direction [3] (float64, unit) from camera poses [N, 3, 4], first rule that applies:
+    """World up direction [3] (float64, unit) from camera poses [N, 3, 4]: the first rule that applies.
 
-    1. Camera centres near a plane that the cameras look across (a phone orbit, a turntable
-       ring): the plane's normal, which camera roll does not disturb.
-    2. Cameras facing many directions (a sphere or hemisphere rig, a walk-around capture): the
-       direction perpendicular to all camera x axes, exact for rigs without roll (NeRF-synthetic)
-       where the mean up axis leans with the cameras' elevations. Used only while it agrees with
-       the mean up axis within 45 degrees, i.e. while the cameras are roughly upright.
-    3. Otherwise (a forward-facing capture): the mean of the cameras' up axes.
+    1. Camera centres close to a plane that the cameras look across (a phone orbit, a turntable
+       ring; out-of-plane spread < 0.05 of the in-plane variance): the plane's normal, which
+       camera roll does not disturb.
+    2. Cameras facing many directions and held level (a sphere or hemisphere rig like
+       NeRF-synthetic, a walk-around capture; rms roll < 5 degrees): the direction perpendicular to
+       all camera x axes. The mean up axis would lean with the cameras' elevations.
+    3. Centres roughly in a plane the cameras look across (variance ratio < 0.3): its normal.
+    4. Otherwise (a forward-facing capture): the mean of the cameras' up axes.
     Signs follow the mean up axis or, when that is ambiguous, point away from where the cameras
     look (cameras look down on a subject).
     """
     c2w = _f64(c2w)
+    n_cams = len(c2w)
     mean_up, mean_fwd = c2w[:, :, 1].mean(0), -c2w[:, :, 2].mean(0)
-    if len(c2w) >= 3:
+
+    def oriented(v: Tensor) -> Tensor:
+        if (v @ mean_up).abs() > 0.05:
+            return v * torch.sign(v @ mean_up)
+        return -v if v @ mean_fwd > 0 else v
+
+    flatness, normal = math.inf, None
+    if n_cams >= 3:
         pos = c2w[:, :, 3]
         centred = pos - pos.mean(0)
         evals, evecs = torch.linalg.eigh(centred.T @ centred)  # ascending
         normal = evecs[:, 0]
-        planar = evals[1] > 1e-6 * evals[2] and evals[0] < 0.3 * evals[1]
-        if planar and (_unit(-c2w[:, :, 2]) @ normal).abs().mean() < 0.8:
-            if (normal @ mean_up).abs() > 0.05:
-                return normal * torch.sign(normal @ mean_up)
-            return -normal if normal @ mean_fwd > 0 else normal
+        looks_across = (_unit(-c2w[:, :, 2]) @ normal).abs().mean() < 0.8
+        if evals[1] > 1e-6 * evals[2] and looks_across:
+            flatness = float(evals[0] / evals[1])
+    if flatness < 0.05:
+        return oriented(normal)
+    right = c2w[:, :, 0]  # [N, 3]
+    evals, evecs = torch.linalg.eigh(right.T @ right / n_cams)  # mean (x . v)^2 along each eigenvector v
+    level = oriented(evecs[:, 0])
+    if evals[0] < math.sin(math.radians(5)) ** 2 and evals[1] > 0.05 and level @ _unit(mean_up) > 0.7:
+        return level
+    if flatness < 0.3:
+        return oriented(normal)
     if mean_up.norm() < 1e-3:
         raise UserError("cannot tell the up direction: the cameras' up axes cancel out; pass up=(x, y, z)")
-    mean_up = _unit(mean_up)
-    right = c2w[:, :, 0]  # [N, 3]
-    evals, evecs = torch.linalg.eigh(right.T @ right)
-    level = evecs[:, 0] * torch.sign(evecs[:, 0] @ mean_up)
-    if evals[0] < 0.1 * evals[1] and level @ mean_up > math.cos(math.radians(45)):
-        return level
-    return mean_up
+    return _unit(mean_up)
 
 
 # ---------------------------------------------------------------- generators
@@ -340,7 +350,7 @@ def interpolate(train: Cameras, n_frames: int, order: str = "nearest", *, max_ke
     return _cameras(path.sample(n_frames), *_intrinsics(reference or train, resolution))
 
 
-def test_path(test: Cameras) -> Cameras:
+def held_out_views(test: Cameras) -> Cameras:
     """The held-out test cameras, unchanged (renders comparable to the evaluation images)."""
     return test
 

@@ -104,7 +104,8 @@ def test_alpha_is_binary_and_scene_stays_inside_the_box(small_scene):
     assert (imgs[..., :3][imgs[..., 3] == 0] == 0).all()  # missed rays carry no colour
     cams = small_scene.train.cameras
     n, h, w = len(cams), cams.height, cams.width
-    ci, py, px = [a.reshape(-1) for a in torch.meshgrid(torch.arange(n), torch.arange(h), torch.arange(w), indexing="ij")]
+    grid = torch.meshgrid(torch.arange(n), torch.arange(h), torch.arange(w), indexing="ij")
+    ci, py, px = [a.reshape(-1) for a in grid]  # [N*H*W] each, row-major like the images
     o, d = pixel_rays(cams, ci, px, py)
     _, hit, t = trace_builtin(o, d)
     assert torch.equal(hit, imgs[..., 3].reshape(-1) == 255)

@@ -97,3 +97,21 @@ def test_uniform_sampler_bins():
     mid = ((ts + te) / 2).view(4, 8)
     lo = 2.0 + 0.5 * torch.arange(8)
     assert ((mid >= lo) & (mid <= lo + 0.5)).all()  # one jittered sample per bin
+
+
+def test_coarse_skipping_gives_the_same_samples():
+    """The coarse pass only removes steps the fine test would remove: identical packed samples."""
+    for levels, cone in ((1, 0.0), (1, 0.02)):
+        grid = OccupancyGrid(BOX, resolution=32, levels=levels)
+        gen = torch.Generator().manual_seed(5)
+        blobs = torch.rand(6, 3, generator=gen) * 1.6 - 0.8
+        grid.update(0, lambda x: ((x[:, None] - blobs).norm(dim=-1).min(-1).values < 0.15).float() * 100,
+                    step_size=0.01, warmup_steps=10)
+        o, d = _rays(300, seed=3)
+        fast = grid.sampling(o, d, 0.5, 8.0, step=0.01, cone_angle=cone, stratified=True,
+                             gen=torch.Generator().manual_seed(9))
+        plain = grid.sampling(o, d, 0.5, 8.0, step=0.01, cone_angle=cone, stratified=True,
+                              gen=torch.Generator().manual_seed(9), coarse=False)
+        assert fast[0].numel() > 0
+        for a, b in zip(fast, plain):
+            assert torch.equal(a, b)

@@ -1,11 +1,13 @@
 """The built-in procedural scene: four textured solids, ray-cast analytically, exact ground truth.
 
 Why this scene: it needs no download, its poses are exact, and it separates the embeddings. Every
-object carries a smooth, band-limited texture of a few cycles per object (wavelengths 0.25-0.4 world
-units, 7-11 pixels per cycle at 64x64) plus sharp silhouettes and box edges: a Fourier-feature MLP
-learns them in minutes, an MLP on raw xyz blurs them. Nothing is finer than the pixel grid can hold
-(no noise, no hard checkerboards), and the colour is a function of the surface point only (a fixed
-directional shading is baked in), so a radiance field can represent the images exactly.
+object carries a smooth, band-limited texture of a few cycles per object (wavelengths 0.24-0.35
+world units = 6-8.5 cycles per scene box, 6-10 pixels per cycle at 64x64) plus sharp silhouettes
+and box edges: a Fourier-feature MLP learns them in minutes, an MLP on raw xyz blurs them. Nothing
+is finer than the pixel grid can hold (no noise, no hard checkerboards), and the colour is a
+function of the surface point only (a fixed directional shading is baked in), so a radiance field
+can represent the images exactly. The palette is light: against the white evaluation background
+silhouette pixels dominate the error of a short training, and light objects keep that error small.
 
 World: z up (Blender), everything inside [-0.9, 0.9]^3, aabb [-1, 1]^3. A pixel's colour is the
 surface colour at the first hit of its pixel-centre ray (`pixel_rays`); alpha is 0 where it misses.
@@ -57,7 +59,7 @@ def _wave(x: Tensor) -> Tensor:
 
 
 def _mix(a, b, w: Tensor) -> Tensor:
-    """Blend two RGB colours by weight w [M] -> [M, 3]."""
+    """Blend RGB colours (triples or [M, 3]) by weight w [M] -> [M, 3]."""
     a = torch.as_tensor(a, dtype=torch.float64)
     b = torch.as_tensor(b, dtype=torch.float64)
     return a + (b - a) * w[:, None]
@@ -80,9 +82,9 @@ class _Solid:
     def color(self, p: Tensor) -> Tensor:
         """Shaded surface colour [M, 3] in [0, 1] at world surface points p [M, 3]."""
         pl = self.to_local(p)
-        n = self._normal_local(pl) @ self.rotation.T  # world normals [M, 3]
-        shade = 0.72 + 0.28 * (n @ _LIGHT)  # fixed light: a function of the point, not the view
-        return (self._albedo(pl) * shade[:, None]).clamp(0, 1)
+        nl = self._normal_local(pl)  # [M, 3]
+        shade = 0.8 + 0.2 * ((nl @ self.rotation.T) @ _LIGHT)  # fixed light: depends on the point only
+        return (self._albedo(pl, nl) * shade[:, None]).clamp(0, 1)
 
 
 def _first_positive(t0: Tensor, t1: Tensor, valid: Tensor) -> Tensor:
@@ -169,57 +171,45 @@ class Cylinder(_Solid):
         return n / n.norm(dim=-1, keepdim=True)
 
 
-# ---- textures: functions of the local surface point [M, 3] -> albedo [M, 3] --------------------
+# ---- textures: local surface point p [M, 3] and local normal n [M, 3] -> albedo [M, 3] ----------
 
-def _globe_albedo(p: Tensor) -> Tensor:
+def _globe_albedo(p: Tensor, n: Tensor) -> Tensor:
     """8 meridian stripes (faded towards the poles so they stay band-limited) + 5 latitude bands."""
     r = p.norm(dim=-1)
     lon = torch.atan2(p[:, 1], p[:, 0])
     coslat2 = (p[:, 0] ** 2 + p[:, 1] ** 2) / r**2
     lat = torch.asin((p[:, 2] / r).clamp(-1, 1))
     meridians = 0.5 + 0.5 * torch.cos(8 * lon) * coslat2
-    base = _mix((0.95, 0.55, 0.10), (0.10, 0.20, 0.60), meridians)
-    return _mix_rows(base, (0.97, 0.95, 0.90), 0.55 * _wave(10 * lat))
+    base = _mix((1.00, 0.68, 0.30), (0.30, 0.42, 0.85), meridians)
+    return _mix(base, (0.97, 0.95, 0.90), 0.55 * _wave(10 * lat))
 
 
-def _box_albedo(half: float):
-    def albedo(p: Tensor) -> Tensor:
-        """Concentric rings on every face: distance from the face's centre line."""
-        axis = (p.abs() / half).argmax(-1)  # [M]
-        rho2 = (p * p).sum(-1) - p.gather(1, axis[:, None])[:, 0] ** 2
-        return _mix((0.12, 0.55, 0.28), (0.96, 0.92, 0.78), _wave(2 * math.pi * 4.2 * rho2.sqrt()))
-    return albedo
+def _box_albedo(p: Tensor, n: Tensor) -> Tensor:
+    """Concentric rings on every face (distance from the face's centre line), 4.2 per unit."""
+    rho2 = (p * p).sum(-1) - (p * n).sum(-1) ** 2  # n is the face's axis: drop that coordinate
+    return _mix((0.30, 0.72, 0.42), (0.97, 0.94, 0.80), _wave(2 * math.pi * 4.2 * rho2.clamp(min=0).sqrt()))
 
 
-def _cylinder_albedo(p: Tensor) -> Tensor:
+def _cylinder_albedo(p: Tensor, n: Tensor) -> Tensor:
     """Helical stripes (4 starts, 2.5 turns per unit height) on the wall; rings on the caps."""
     theta = torch.atan2(p[:, 1], p[:, 0])
     helix = _wave(4 * theta + 2 * math.pi * 2.5 * p[:, 2])
     rings = _wave(2 * math.pi * 4.0 * p[:, :2].norm(dim=-1))
-    on_cap = (_CYL_HALF_HEIGHT - p[:, 2].abs()) < (_CYL_RADIUS - p[:, :2].norm(dim=-1))
-    return _mix((0.80, 0.10, 0.15), (0.98, 0.80, 0.20), torch.where(on_cap, rings, helix))
+    return _mix((0.92, 0.35, 0.30), (1.00, 0.86, 0.38), torch.where(n[:, 2].abs() > 0.5, rings, helix))
 
 
-def _egg_albedo(p: Tensor) -> Tensor:
+def _egg_albedo(p: Tensor, n: Tensor) -> Tensor:
     """Two crossed sets of diagonal stripes, 3.5 and 3 cycles per unit."""
     a = _wave(2 * math.pi * 3.5 * (0.8 * p[:, 0] + 0.6 * p[:, 2]))
     b = _wave(2 * math.pi * 3.0 * (0.6 * p[:, 1] - 0.8 * p[:, 2]))
-    return _mix_rows(_mix((0.45, 0.15, 0.65), (0.20, 0.80, 0.85), a), (0.05, 0.05, 0.10), 0.45 * b)
+    return _mix(_mix((0.62, 0.42, 0.85), (0.40, 0.85, 0.90), a), (0.25, 0.22, 0.45), 0.4 * b)
 
-
-def _mix_rows(base: Tensor, colour, w: Tensor) -> Tensor:
-    c = torch.as_tensor(colour, dtype=torch.float64)
-    return base + (c - base) * w[:, None]
-
-
-_CYL_RADIUS, _CYL_HALF_HEIGHT = 0.26, 0.42
-_BOX_HALF = 0.34
 
 # The scene (order matters only for reporting; the nearest hit wins).
 SOLIDS: tuple[_Solid, ...] = (
     Ellipsoid((-0.38, -0.30, 0.12), (0.44, 0.44, 0.44), _rot_z_x(20, 25), _globe_albedo),
-    Box((0.40, -0.25, -0.30), (_BOX_HALF,) * 3, _rot_z_x(30, 0), _box_albedo(_BOX_HALF)),
-    Cylinder((0.28, 0.42, 0.12), _CYL_RADIUS, _CYL_HALF_HEIGHT, _rot_z_x(0, 15), _cylinder_albedo),
+    Box((0.40, -0.25, -0.30), (0.34, 0.34, 0.34), _rot_z_x(30, 0), _box_albedo),
+    Cylinder((0.28, 0.42, 0.12), 0.26, 0.42, _rot_z_x(0, 15), _cylinder_albedo),
     Ellipsoid((-0.35, 0.45, -0.45), (0.38, 0.26, 0.22), _rot_z_x(-35, 0), _egg_albedo),
 )
 

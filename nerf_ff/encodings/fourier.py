@@ -69,10 +69,17 @@ class FourierFeatures(Encoding):
         with torch.autocast(device_type=x01.device.type, enabled=False):
             x = x01.float()
             proj = (2 * math.pi) * (x @ self.B.t())  # [N, m], float32 for phase accuracy
-            parts = [torch.sin(proj), torch.cos(proj)]
+            m = proj.shape[1]
+            if proj.requires_grad:  # learned B, or gradients wanted w.r.t. positions
+                parts = [torch.sin(proj), torch.cos(proj)] + ([x] if self.include_input else [])
+                return torch.cat(parts, dim=-1)  # [N, 2m (+ in_dim)]
+            # No autograd needed: write the blocks in place (saves a concatenation pass).
+            out = torch.empty(x.shape[0], self.out_dim, device=x.device)
+            torch.sin(proj, out=out[:, :m])
+            torch.cos(proj, out=out[:, m:2 * m])
             if self.include_input:
-                parts.append(x)
-            return torch.cat(parts, dim=-1)  # [N, 2m (+ in_dim)]
+                out[:, 2 * m:] = x
+            return out
 
 
 def basic_B(in_dim: int = 3) -> Tensor:

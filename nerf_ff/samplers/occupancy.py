@@ -23,7 +23,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from ..packed import render_weights
+from ..packed import exclusive_sum_per_ray
 
 SigmaFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (t_starts, t_ends, ray_indices) -> sigmas
 
@@ -78,6 +78,19 @@ class OccupancyGrid(nn.Module):
         n = levels * resolution**3
         self.register_buffer("occs", torch.zeros(n))  # EMA of cell opacity (density * step)
         self.register_buffer("binaries", torch.ones(levels, resolution, resolution, resolution, dtype=torch.bool))
+        # Coarse copy of level 0 for skipping runs of empty steps: cells of `_pool`^3 fine cells.
+        self._pool = max(1, resolution // 16)
+        self._coarse_cell = float((aabbs[0, 3:] - aabbs[0, :3]).min()) * self._pool / resolution
+        self._coarse: Optional[Tensor] = None
+        self._version, self._coarse_version = 0, -1
+
+    def _apply(self, fn, *args, **kwargs):
+        self._coarse, self._version = None, self._version + 1  # e.g. moved to another device
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._version += 1  # binaries changed under the cached coarse grid
 
     @property
     def outer_aabb(self) -> Tensor:
@@ -90,7 +103,14 @@ class OccupancyGrid(nn.Module):
     # ---------------------------------------------------------------- lookups
     def _level_and_cell(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Finest level containing each point, its flat cell index, and whether it is inside."""
+        R = self.resolution
         base = self.aabbs[0]
+        if self.levels == 1:  # common case, no level search
+            u = (x - base[:3]) / (base[3:] - base[:3])
+            inside = ((u >= 0) & (u <= 1)).all(-1)
+            ijk = (u * R).long().clamp(0, R - 1)
+            flat = (ijk[:, 0] * R + ijk[:, 1]) * R + ijk[:, 2]
+            return torch.zeros_like(flat), flat, inside
         center, half = (base[:3] + base[3:]) / 2, (base[3:] - base[:3]) / 2
         extent = ((x - center).abs() / half).amax(-1)  # [N], 1 at the base box surface
         level = torch.ceil(torch.log2(extent.clamp_min(1e-8))).clamp_min(0).long()
@@ -98,7 +118,6 @@ class OccupancyGrid(nn.Module):
         level = level.clamp_max(self.levels - 1)
         box = self.aabbs[level]  # [N, 6]
         u = (x - box[:, :3]) / (box[:, 3:] - box[:, :3])  # [N, 3] in [0,1]
-        R = self.resolution
         ijk = (u * R).long().clamp(0, R - 1)
         flat = ((level * R + ijk[:, 0]) * R + ijk[:, 1]) * R + ijk[:, 2]
         return level, flat, inside
@@ -149,14 +168,43 @@ class OccupancyGrid(nn.Module):
         mean = positive.mean() if positive.numel() else torch.zeros((), device=device)
         thre = torch.clamp(mean, max=threshold)
         self.binaries.copy_((self.occs > thre).view_as(self.binaries))
+        self._version += 1
 
     # ---------------------------------------------------------------- marching
+    def _coarse_segment_occupied(self, x0: Tensor, x1: Tensor) -> Tensor:
+        """bool [N]: the segment x0 → x1 (no longer than a coarse cell) touches an occupied cell.
+
+        Coarse cells pool `_pool`^3 fine cells of level 0. A segment shorter than a cell crosses at most
+        one cell boundary per axis, so every cell it touches has, per axis, the index of one of its two
+        end cells: testing those 8 combinations is exact or conservative, never optimistic."""
+        if self._coarse is None or self._coarse_version != self._version:
+            P = self._pool
+            self._coarse = torch.nn.functional.max_pool3d(self.binaries[:1].float(), P, P)[0].bool()
+            self._coarse_version = self._version
+        base = self.aabbs[0]
+        Rc = self._coarse.shape[0]
+        scale = Rc / (base[3:] - base[:3])
+        a = ((x0 - base[:3]) * scale).long().clamp(0, Rc - 1)  # [N, 3] end cells
+        b = ((x1 - base[:3]) * scale).long().clamp(0, Rc - 1)
+        flat = self._coarse.view(-1)
+        hit = torch.zeros(x0.shape[0], dtype=torch.bool, device=x0.device)
+        for cx in (a[:, 0], b[:, 0]):
+            for cy in (a[:, 1], b[:, 1]):
+                for cz in (a[:, 2], b[:, 2]):
+                    hit |= flat[(cx * Rc + cy) * Rc + cz]
+        return hit
+
     @torch.no_grad()
     def sampling(self, rays_o: Tensor, rays_d: Tensor, near: float, far: float, step: float, cone_angle: float = 0.0,
                  stratified: bool = False, sigma_fn: Optional[SigmaFn] = None, alpha_threshold: float = 0.0,
-                 early_stop_eps: float = 1e-4, gen: Optional[torch.Generator] = None
+                 early_stop_eps: float = 1e-4, gen: Optional[torch.Generator] = None, coarse: bool = True
                  ) -> tuple[Tensor, Tensor, Tensor]:
-        """March rays [R,3] through the occupied cells. Returns ray_indices [S], t_starts [S], t_ends [S]."""
+        """March rays [R,3] through the occupied cells. Returns ray_indices [S], t_starts [S], t_ends [S].
+
+        Step boundaries sit at s_near + offset + m (integer m, s the step coordinate of _StepSchedule);
+        step k spans boundaries k-1 and k, clipped to [s_near, s_far]. With `coarse`, groups of F steps
+        that lie wholly in empty coarse cells are dropped before the per-step test (same result, fewer
+        candidates); `sigma_fn` then removes samples hidden behind opaque ones (`visible_samples`)."""
         n_rays, device = rays_o.shape[0], rays_o.device
         t_near, t_far = ray_aabb(rays_o, rays_d, self.outer_aabb)
         t_near = t_near.clamp_min(near)
@@ -164,29 +212,76 @@ class OccupancyGrid(nn.Module):
         sched = _StepSchedule(step, cone_angle)
         s_near, s_far = sched.s_of_t(t_near), sched.s_of_t(t_far)
         offset = torch.rand(n_rays, device=device, generator=gen) if stratified else torch.zeros(n_rays, device=device)
-        # Step boundaries sit at s_near + offset + m (integer m); step k spans the boundaries k-1 and
-        # k, clipped to [s_near, s_far]. floor(.) + 2 steps always reach s_far; empty ones drop below.
-        counts = (torch.floor(s_far - s_near - offset) + 2).clamp_min(0).long()
+        counts = (torch.floor(s_far - s_near - offset) + 2).clamp_min(0).long()  # always reaches s_far
         counts = torch.where(t_far > t_near, counts, torch.zeros_like(counts))
-        total = int(counts.sum())
-        if total == 0:
-            empty = torch.zeros(0, device=device)
-            return torch.zeros(0, dtype=torch.long, device=device), empty, empty
-        ray_indices = torch.repeat_interleave(torch.arange(n_rays, device=device), counts)  # [S0]
-        first = torch.cumsum(counts, 0) - counts
-        k = torch.arange(total, device=device) - first[ray_indices]
-        s0 = s_near[ray_indices] + (k - 1).float() + offset[ray_indices]
-        s_lo = torch.maximum(s0, s_near[ray_indices])
-        s_hi = torch.minimum(s0 + 1, s_far[ray_indices])
-        t_starts, t_ends = sched.t_of_s(s_lo), sched.t_of_s(s_hi)
-        keep = t_ends > t_starts
+        rays = torch.arange(n_rays, device=device)
+
+        def spans(ray: Tensor, k_lo: Tensor, k_hi: Tensor) -> tuple[Tensor, Tensor]:
+            """t range covered by steps k_lo .. k_hi - 1 of each ray (clipped)."""
+            lo = torch.maximum(s_near[ray] + offset[ray] + (k_lo - 1).float(), s_near[ray])
+            hi = torch.minimum(s_near[ray] + offset[ray] + (k_hi - 1).float(), s_far[ray])
+            return sched.t_of_s(lo), sched.t_of_s(hi)
+
+        F = int(self._coarse_cell / step) if (coarse and self.levels == 1) else 1
+        if F >= 3:
+            # Coarse pass: groups of F steps (at most one coarse cell long), kept when their segment
+            # touches an occupied coarse cell; groups that cone-grown steps made longer are kept as is.
+            g_counts = (counts + F - 1) // F
+            g_ray = torch.repeat_interleave(rays, g_counts)
+            g = torch.arange(int(g_counts.sum()), device=device) - (torch.cumsum(g_counts, 0) - g_counts)[g_ray]
+            t_lo, t_hi = spans(g_ray, g * F, g * F + F)
+            o, d = rays_o[g_ray], rays_d[g_ray]
+            x0, x1 = o + d * t_lo[:, None], o + d * t_hi[:, None]
+            keep = (t_hi > t_lo) & ((t_hi - t_lo > self._coarse_cell) | self._coarse_segment_occupied(x0, x1))
+            g_ray, g = g_ray[keep], g[keep]
+            n_fine = torch.minimum(counts[g_ray] - g * F, torch.full_like(g, F))
+            ray_indices = torch.repeat_interleave(g_ray, n_fine)  # [S0], still sorted by ray
+            first = torch.cumsum(n_fine, 0) - n_fine
+            k = torch.repeat_interleave(g * F, n_fine) + torch.arange(ray_indices.numel(), device=device) \
+                - torch.repeat_interleave(first, n_fine)
+        else:
+            ray_indices = torch.repeat_interleave(rays, counts)  # [S0]
+            k = torch.arange(ray_indices.numel(), device=device) - (torch.cumsum(counts, 0) - counts)[ray_indices]
+        t_starts, t_ends = spans(ray_indices, k, k + 1)
         mid = 0.5 * (t_starts + t_ends)
         x = rays_o[ray_indices] + rays_d[ray_indices] * mid[:, None]
-        keep &= self.occupied(x)
+        keep = (t_ends > t_starts) & self.occupied(x)
         ray_indices, t_starts, t_ends = ray_indices[keep], t_starts[keep], t_ends[keep]
         if sigma_fn is not None and ray_indices.numel() > 0 and (early_stop_eps > 0 or alpha_threshold > 0):
-            sigmas = sigma_fn(t_starts, t_ends, ray_indices).float()
-            _, trans, alphas = render_weights(sigmas, t_starts, t_ends, ray_indices, n_rays)
-            keep = (trans >= early_stop_eps) & (alphas >= alpha_threshold)
+            keep = visible_samples(sigma_fn, ray_indices, t_starts, t_ends, n_rays, early_stop_eps, alpha_threshold)
             ray_indices, t_starts, t_ends = ray_indices[keep], t_starts[keep], t_ends[keep]
         return ray_indices, t_starts, t_ends
+
+
+@torch.no_grad()
+def visible_samples(sigma_fn: SigmaFn, ray_indices: Tensor, t_starts: Tensor, t_ends: Tensor, n_rays: int,
+                    early_stop_eps: float, alpha_threshold: float, first_wave: int = 4) -> Tensor:
+    """bool [S]: samples in front of the point where transmittance drops below `early_stop_eps`,
+    and at least `alpha_threshold` opaque.
+
+    Densities are evaluated in waves along the rays (the first 4 samples of every ray, then the next
+    8, 16, ...), and a ray leaves the waves once it is opaque: samples behind surfaces are never
+    evaluated, which is most of them once the field has converged."""
+    S = ray_indices.numel()
+    device = ray_indices.device
+    counts = torch.bincount(ray_indices, minlength=n_rays)
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(S, device=device) - first[ray_indices]  # [S] position along its ray
+    keep = torch.zeros(S, dtype=torch.bool, device=device)
+    depth_before = torch.zeros(n_rays, device=device)  # optical depth of the waves done so far
+    alive = torch.ones(n_rays, dtype=torch.bool, device=device)
+    log_eps = -math.log(early_stop_eps) if early_stop_eps > 0 else math.inf
+    start, size = 0, first_wave
+    max_rank = int(counts.max())
+    while start < max_rank:
+        idx = torch.nonzero((rank >= start) & (rank < start + size) & alive[ray_indices]).squeeze(-1)
+        if idx.numel() == 0:
+            break
+        ri, ts, te = ray_indices[idx], t_starts[idx], t_ends[idx]
+        tau = sigma_fn(ts, te, ri).float() * (te - ts)  # [s] optical depth of each interval
+        depth = depth_before[ri] + exclusive_sum_per_ray(tau, ri, n_rays)
+        keep[idx] = (depth <= log_eps) & (1 - torch.exp(-tau) >= alpha_threshold)
+        depth_before.index_add_(0, ri, tau)
+        alive = depth_before <= log_eps
+        start, size = start + size, size * 2
+    return keep

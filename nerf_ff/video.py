@@ -1,0 +1,456 @@
+"""Novel-view videos: a camera path → rendered frames → mp4, gif or a folder of PNGs.
+
+    run folder(s) ──load_run──► model
+    run's scene ──trajectories──► Cameras
+        ──render_image (no autograd; occupancy-grid skipping; samples behind opaque surfaces dropped
+          before the colour pass; chunks of rays)──► rgb / depth / opacity
+        ──panels (uint8)──► frame ──writer (streamed)──► file
+
+A frame holds one panel per requested output (rgb, depth colour-mapped, opacity in grey), side by
+side. With several runs (`--compare`) the frame is a grid: one column per run, labelled at its top,
+one row per output. A PNG folder gets one file per output and frame (`rgb_0000.png`,
+`depth_0000.png`, ...), each holding that output's panels of all runs side by side.
+
+Depth colours use one range for the whole video (and every run in it), the 2nd-98th percentile of
+the depth of opaque pixels over a few low-resolution probe frames of the path, so colours do not
+flicker from frame to frame.
+
+Memory: one frame is rendered at a time, in chunks of rays (`render_image`), with the field
+evaluated in bounded slices of samples (render.py); frames go to the writer as uint8 as
+soon as they are made. mp4 and PNG output stream; a GIF is assembled by Pillow at the end, so it
+holds every frame (as 8-bit palette images) until then: use mp4 for long or large videos. Files
+appear only when complete: a video is written under a temporary name and renamed at the end, each
+PNG likewise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import backends, trajectories
+from .config import RunConfig
+from .data.cameras import Cameras
+from .data.scene import SceneData
+from .errors import UserError
+from .model import NeRFModel
+from .render import render_image
+
+OUTPUTS = ("rgb", "depth", "opacity")
+PATHS = ("orbit", "spiral", "interpolate", "test")
+VIDEO_SUFFIXES = (".mp4", ".gif")
+DEFAULT_FRAMES = 120
+DEFAULT_FPS = 30.0
+PROBE_FRAMES = 5  # frames rendered (small) to fix the depth colour range
+PROBE_SIDE = 96  # longest side of those probe renders, pixels
+
+
+# ---------------------------------------------------------------- argument parsing
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'WxH' → (W, H), both positive integers."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise UserError(f"--resolution {text!r} is not WIDTHxHEIGHT with positive integers; pass e.g. 1280x720")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_outputs(text: str | Sequence[str]) -> list[str]:
+    """'rgb,depth' (or a list) → ['rgb', 'depth'], checked against OUTPUTS, duplicates removed."""
+    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s).strip() for s in text]
+    items = [s for s in items if s]
+    bad = [s for s in items if s not in OUTPUTS]
+    if bad or not items:
+        raise UserError(f"--outputs {text!r} must be a comma-separated subset of {','.join(OUTPUTS)}; "
+                        "pass e.g. rgb,depth")
+    return list(dict.fromkeys(items))
+
+
+def output_kind(out: Path) -> str:
+    """'mp4', 'gif' or 'dir' (an existing folder, or a path without a suffix)."""
+    if out.is_dir() or out.suffix == "":
+        return "dir"
+    if out.suffix.lower() in VIDEO_SUFFIXES:
+        return out.suffix.lower()[1:]
+    raise UserError(f"--out {out} must end in .mp4 or .gif, or name a folder for PNG frames; change --out")
+
+
+# ---------------------------------------------------------------- runs and camera paths
+
+@dataclass
+class VideoRun:
+    """A trained run ready to render."""
+    run_dir: Path
+    cfg: RunConfig
+    model: NeRFModel
+    label: str
+    amp: str
+
+
+def default_label(cfg: RunConfig) -> str:
+    """'none', 'posenc', 'gaussian sigma=8' ... (ASCII: OpenCV's fonts have no Greek letters)."""
+    m = cfg.model
+    if m.encoding in ("gaussian", "learned"):
+        return f"{m.encoding} sigma={m.sigma:g}"
+    return m.encoding
+
+
+def _scene_identity(cfg: RunConfig, state: dict) -> tuple:
+    """What makes two runs share a world frame: the same data source and scene box."""
+    sc = cfg.scene
+    source = str(Path(sc.path).resolve()) if sc.path else f"builtin:{sc.name}"
+    return source, tuple(round(float(v), 6) for v in state["scene"]["aabb"])
+
+
+def load_runs(run_dirs: Sequence[str | os.PathLike], device: Optional[str] = None,
+              labels: Optional[Sequence[str]] = None) -> list[VideoRun]:
+    """Load every run (same device); they must share one scene. labels: one per run or None."""
+    from .evaluate import load_run  # noqa: PLC0415 (evaluate pulls in the metrics stack)
+
+    if labels is not None and len(labels) != len(run_dirs):
+        raise UserError(f"--labels gives {len(labels)} labels for {len(run_dirs)} runs; give one label per run "
+                        "(RUN_DIR first, then the --compare runs)")
+    runs, first_id = [], None
+    for i, run_dir in enumerate(run_dirs):
+        cfg, model, state = load_run(run_dir, device=device)
+        ident = _scene_identity(cfg, state)
+        if first_id is None:
+            first_id = ident
+        elif ident != first_id:
+            raise UserError(f"run {run_dir} was trained on another scene ({ident[0]}) than {run_dirs[0]} "
+                            f"({first_id[0]}) or with another scene box; compare runs of one scene")
+        amp = backends.resolve_amp(cfg.train.amp, model.field.aabb.device)
+        label = labels[i] if labels is not None else default_label(cfg)
+        runs.append(VideoRun(Path(run_dir), cfg, model, label, amp))
+    if labels is None:  # equal default labels of different runs: tell them apart by folder name
+        names = [r.label for r in runs]
+        for r in runs:
+            if names.count(r.label) > 1 and len({x.run_dir.resolve() for x in runs if x.label == r.label}) > 1:
+                r.label = f"{r.label} ({r.run_dir.name})"
+    return runs
+
+
+def rescale_cameras(cams: Cameras, resolution: Optional[tuple[int, int]]) -> Cameras:
+    """Cameras rendering `resolution` (W, H) with the same field of view (per-axis intrinsics scale)."""
+    if resolution is None:
+        return cams
+    W, H = resolution
+    sx, sy = W / cams.width, H / cams.height
+    return Cameras(cams.c2w, cams.fx * sx, cams.fy * sy, cams.cx * sx, cams.cy * sy, W, H, cams.distortion)
+
+
+def camera_path(scene: SceneData, path: str, n_frames: Optional[int] = None,
+                resolution: Optional[tuple[int, int]] = None) -> tuple[Cameras, Optional[float], str]:
+    """A named path or a path file → (cameras, fps the file asks for or None, a name for output files).
+
+    orbit / spiral / interpolate follow the training cameras (`n_frames`, default 120); test is the
+    held-out cameras (all of them, or `n_frames` evenly spaced); FILE.json is a keyframe or
+    nerfstudio path file (see trajectories.py). resolution (W, H) keeps the field of view.
+    """
+    train = scene.train.cameras
+    if path in ("orbit", "spiral", "interpolate"):
+        n = DEFAULT_FRAMES if n_frames is None else n_frames
+        if path == "orbit":
+            cams = trajectories.orbit(train, n, resolution=resolution)
+        elif path == "spiral":
+            cams = trajectories.spiral(train, n, resolution=resolution)
+        else:  # a key pose about every half second of a 30 fps video, in nearest-neighbour order
+            keys = max(2, min(len(train), n // 15)) if n > 1 else None
+            cams = trajectories.interpolate(train, n, max_keys=keys, resolution=resolution)
+        return cams, None, path
+    if path == "test":
+        if scene.splits.get("test") is None or len(scene.test) == 0:
+            raise UserError(f"scene {scene.name} has no test views; use --path orbit, spiral or interpolate")
+        cams = trajectories.held_out_views(scene.test.cameras)
+        if n_frames is not None and n_frames < len(cams):
+            if n_frames < 1:
+                raise UserError(f"--frames must be a positive integer, got {n_frames}; pass e.g. 120")
+            cams = cams[[int(round(i)) for i in np.linspace(0, len(cams) - 1, n_frames)]]
+        return rescale_cameras(cams, resolution), None, path
+    if path.lower().endswith(".json"):
+        cams, fps = trajectories.load_path_file(path, train, n_frames, resolution=resolution)
+        return cams, fps, Path(path).stem
+    raise UserError(f"--path {path!r} is unknown; use {', '.join(PATHS)} or a camera path .json file")
+
+
+# ---------------------------------------------------------------- panels
+
+def _render(run: VideoRun, cams: Cameras, index: int, background: Tensor, chunk: int) -> dict:
+    m = run.model
+    with torch.inference_mode():
+        return render_image(m.field, m.sampler, cams, index, background, chunk=chunk, amp=run.amp)
+
+
+def depth_range(runs: Sequence[VideoRun], cams: Cameras, background: Tensor, chunk: int,
+                n_probe: int = PROBE_FRAMES, side: int = PROBE_SIDE) -> tuple[float, float]:
+    """(lo, hi): 2nd and 98th percentile of depth where opacity > 0.5, over `n_probe` evenly spaced
+    frames rendered with the longest side `side` pixels, all runs together."""
+    scale = min(1.0, side / max(cams.width, cams.height))
+    small = rescale_cameras(cams, (max(1, round(cams.width * scale)), max(1, round(cams.height * scale))))
+    frames = sorted({int(round(i)) for i in np.linspace(0, len(cams) - 1, min(n_probe, len(cams)))})
+    depths, weak = [], []
+    for run in runs:
+        for i in frames:
+            out = _render(run, small, i, background, chunk)
+            depths.append(out["depth"][out["opacity"] > 0.5].flatten())
+            weak.append(out["depth"][out["opacity"] > 0.05].flatten())
+    d = torch.cat(depths)
+    if d.numel() < 16:  # a nearly transparent field (barely trained): take what is there
+        d = torch.cat(weak)
+    if d.numel() < 16:
+        m = runs[0].model
+        return float(m.near), float(m.far)
+    lo, hi = torch.quantile(d.float(), torch.tensor([0.02, 0.98])).tolist()
+    if not hi > lo:
+        hi = lo + max(1e-3, abs(lo) * 1e-3)
+    return lo, hi
+
+
+def colormap_lut(name: str = "turbo") -> Tensor:
+    """256-entry uint8 RGB lookup table [256, 3] of a matplotlib colormap."""
+    import matplotlib  # noqa: PLC0415 (slow import, only needed for depth)
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise UserError(f"colormap {name!r} is unknown to matplotlib; use e.g. turbo or viridis") from None
+    return torch.from_numpy(cmap(np.linspace(0.0, 1.0, 256), bytes=True)[:, :3].copy())
+
+
+def colorize_depth(depth: Tensor, opacity: Tensor, lo: float, hi: float, lut: Tensor) -> Tensor:
+    """depth, opacity [H, W] → uint8 [H, W, 3]: near = low end of the colormap, faded to black
+    where the field is transparent (the depth of a ray that hits nothing means nothing)."""
+    t = ((depth.float() - lo) / (hi - lo)).nan_to_num(0.0).clamp(0, 1)
+    rgb = lut[(t * 255 + 0.5).to(torch.long)]  # [H, W, 3] uint8
+    return (rgb.float() * opacity.float().clamp(0, 1)[..., None] + 0.5).to(torch.uint8)
+
+
+def to_u8(x: Tensor) -> Tensor:
+    """[H, W, 3] or [H, W] floats in [0, 1] → uint8 [H, W, 3]."""
+    x = (x.float().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+    return x if x.dim() == 3 else x[..., None].expand(*x.shape, 3)
+
+
+def panels(out: dict, outputs: Sequence[str], depth_lo_hi: Optional[tuple[float, float]],
+           lut: Optional[Tensor]) -> dict[str, np.ndarray]:
+    """render_image's output → {output name: uint8 [H, W, 3] numpy}."""
+    res = {}
+    for name in outputs:
+        if name == "rgb":
+            img = to_u8(out["rgb"])
+        elif name == "opacity":
+            img = to_u8(out["opacity"])
+        else:
+            img = colorize_depth(out["depth"], out["opacity"], *depth_lo_hi, lut)
+        res[name] = np.ascontiguousarray(img.numpy())
+    return res
+
+
+def draw_label(img: np.ndarray, text: str) -> None:
+    """White text with a dark outline in the top-left corner of img [H, W, 3] uint8 (in place)."""
+    if not text:
+        return
+    import cv2  # noqa: PLC0415
+
+    text = text.encode("ascii", "replace").decode()  # Hershey fonts draw ASCII only
+    h = img.shape[0]
+    scale = max(0.3, h / 540)
+    thick = max(1, round(h / 360))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    org = (max(2, round(h / 90)), max(2, round(h / 90)) + th)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+
+def grid(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """Tile equal-sized uint8 images: rows of columns → one image."""
+    return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+
+
+def pad_even(img: np.ndarray) -> np.ndarray:
+    """Pad [H, W, 3] with black to even H and W (yuv420p halves the chroma resolution)."""
+    ph, pw = img.shape[0] % 2, img.shape[1] % 2
+    return np.pad(img, ((0, ph), (0, pw), (0, 0))) if ph or pw else img
+
+
+# ---------------------------------------------------------------- writers
+
+def _partial(path: Path) -> Path:
+    """Hidden temporary name next to `path`, keeping its suffix (ffmpeg picks the format by it)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+class FrameWriter:
+    """Streams frames to mp4 / gif / a PNG folder; the file(s) appear only when complete.
+
+    mp4: `write(frame)` with one composed uint8 [H, W, 3] frame. dir: `write_pngs({output: image})`.
+    Use as a context manager: leaving with an exception deletes the temporary video.
+    """
+
+    def __init__(self, out: Path, kind: str, fps: float):
+        self.out, self.kind, self.fps = Path(out), kind, float(fps)
+        self.index = 0
+        self._writer = None
+        self._gif: list = []
+        if kind == "dir":
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.tmp = None
+        else:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = _partial(self.out)
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.kind == "mp4":
+            if self._writer is None:
+                import imageio.v2 as iio2  # noqa: PLC0415
+
+                # macro_block_size=1: frames are padded to even sizes here, not resized by imageio.
+                self._writer = iio2.get_writer(self.tmp, format="FFMPEG", mode="I", fps=self.fps, codec="libx264",
+                                               pixelformat="yuv420p", quality=8, macro_block_size=1,
+                                               ffmpeg_log_level="error")
+            self._writer.append_data(pad_even(frame))
+        elif self.kind == "gif":
+            from PIL import Image  # noqa: PLC0415
+
+            # One byte per pixel while the GIF is assembled (Pillow writes it all at close).
+            self._gif.append(Image.fromarray(frame).quantize(256, method=Image.Quantize.MEDIANCUT))
+        else:
+            raise ValueError("a PNG folder takes write_pngs()")
+        self.index += 1
+
+    def write_pngs(self, images: dict[str, np.ndarray]) -> None:
+        import imageio.v3 as iio  # noqa: PLC0415
+
+        for name, img in images.items():
+            final = self.out / f"{name}_{self.index:04d}.png"
+            tmp = _partial(final)
+            iio.imwrite(tmp, img)
+            os.replace(tmp, final)
+        self.index += 1
+
+    def close(self) -> None:
+        if self.kind == "mp4" and self._writer is not None:
+            self._writer.close()
+        elif self.kind == "gif" and self._gif:
+            duration = max(20, round(1000 / self.fps))  # ms per frame; most viewers clamp below 20
+            self._gif[0].save(self.tmp, save_all=True, append_images=self._gif[1:], duration=duration, loop=0)
+            self._gif = []
+        if self.tmp is not None:
+            os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        except Exception:  # noqa: BLE001 (already failing; the partial file is removed below)
+            pass
+        self._gif = []
+        if self.tmp is not None and self.tmp.exists():
+            self.tmp.unlink()
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+# ---------------------------------------------------------------- rendering a video
+
+def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike, *, background: Tensor,
+                 fps: float = DEFAULT_FPS, outputs: Sequence[str] = ("rgb",), chunk: Optional[int] = None,
+                 colormap: str = "turbo", progress: bool = True) -> dict:
+    """Render every camera of `cams` with every run and write the video / PNG folder `out`.
+
+    Returns {"frames", "seconds", "fps", "out", "resolution", "outputs", "depth_range"}; seconds
+    cover the depth probe, rendering and encoding."""
+    out = Path(out)
+    kind = output_kind(out)
+    outputs = parse_outputs(outputs)
+    if not math.isfinite(fps) or fps <= 0:
+        raise UserError(f"--fps must be a positive number, got {fps}; pass e.g. 30")
+    if chunk is not None and chunk < 1:
+        raise UserError(f"--chunk must be a positive number of rays, got {chunk}; pass e.g. 8192")
+    chunk = chunk or runs[0].cfg.eval.chunk
+    background = background.float().to(runs[0].model.field.aabb.device)
+    compare = len(runs) > 1
+    t0 = time.perf_counter()
+    lo_hi, lut = None, None
+    if "depth" in outputs:
+        lo_hi = depth_range(runs, cams, background, chunk)
+        lut = colormap_lut(colormap)
+    bar = None
+    if progress:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        bar = tqdm(total=len(cams), desc=f"render {out.name}", unit="frame", dynamic_ncols=True)
+    try:
+        with FrameWriter(out, kind, fps) as writer:
+            for i in range(len(cams)):
+                per_run = []  # [run][output] uint8 panels; floats are dropped as soon as converted
+                for run in runs:
+                    p = panels(_render(run, cams, i, background, chunk), outputs, lo_hi, lut)
+                    if compare:
+                        draw_label(p[outputs[0]], run.label)
+                        if kind == "dir":
+                            for name in outputs[1:]:
+                                draw_label(p[name], run.label)
+                    per_run.append(p)
+                if kind == "dir":
+                    writer.write_pngs({name: grid([[p[name] for p in per_run]]) for name in outputs})
+                elif compare:  # one column per run, one row per output
+                    writer.write(grid([[p[name] for p in per_run] for name in outputs]))
+                else:
+                    writer.write(grid([[per_run[0][name] for name in outputs]]))
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    return {"frames": len(cams), "seconds": round(seconds, 3), "fps": round(len(cams) / seconds, 3),
+            "out": str(out), "resolution": [cams.width, cams.height], "outputs": list(outputs),
+            "depth_range": [round(v, 6) for v in lo_hi] if lo_hi else None}
+
+
+def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Optional[int] = None,
+                fps: Optional[float] = None, resolution: Optional[str | tuple[int, int]] = None,
+                outputs: str | Sequence[str] = "rgb", out: Optional[str | os.PathLike] = None,
+                compare: Sequence[str | os.PathLike] = (), labels: Optional[str | Sequence[str]] = None,
+                chunk: Optional[int] = None, device: Optional[str] = None, progress: bool = True) -> dict:
+    """`nerf-ff render` as a function: load the run(s) and its scene, build the path, render it.
+
+    out defaults to RUN_DIR/videos/<path>.mp4 (<path>-compare.mp4 with compare runs)."""
+    from .data import load_scene  # noqa: PLC0415
+
+    if frames is not None and (isinstance(frames, bool) or int(frames) != frames or frames < 1):
+        raise UserError(f"--frames must be a positive integer, got {frames}; pass e.g. 120")
+    res = parse_resolution(resolution) if isinstance(resolution, str) else resolution
+    if res is not None:
+        res = parse_resolution(f"{res[0]}x{res[1]}")
+    outputs = parse_outputs(outputs)
+    if isinstance(labels, str):
+        labels = [s.strip() for s in labels.split(",")]
+    if out is not None:
+        output_kind(Path(out))  # a bad suffix fails before anything is loaded
+    if path not in PATHS and not path.lower().endswith(".json"):
+        raise UserError(f"--path {path!r} is unknown; use {', '.join(PATHS)} or a camera path .json file")
+    runs = load_runs([run_dir, *compare], device=device, labels=labels)
+    scene = load_scene(runs[0].cfg.scene, splits=("train", "test"))
+    cams, file_fps, name = camera_path(scene, path, frames, res)
+    if out is None:
+        out = Path(run_dir) / "videos" / f"{name}{'-compare' if compare else ''}.mp4"
+    return render_video(runs, cams, out, background=scene.background, fps=fps or file_fps or DEFAULT_FPS,
+                        outputs=outputs, chunk=chunk, progress=progress)
