@@ -37,6 +37,36 @@ def optional_package(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+_NERFACC: dict = {}
+
+
+def load_nerfacc():
+    """(module, None) where nerfacc imports and its CUDA ops build, else (None, reason).
+
+    nerfacc JIT-compiles its CUDA extension on first use (about 80 s); that happens here, once per
+    process, and only when a CUDA backend was asked for. Never called on CPU-only machines."""
+    if "result" in _NERFACC:
+        return _NERFACC["result"]
+    if not torch.cuda.is_available():
+        result = (None, "nerfacc needs a CUDA GPU")
+    elif not optional_package("nerfacc"):
+        result = (None, "nerfacc is not installed (pip install nerfacc==0.5.3)")
+    else:
+        try:
+            import nerfacc  # noqa: PLC0415 (optional accelerator, imported on request only)
+
+            # Touch a CUDA op so a failing JIT build shows up here, not in the middle of training.
+            nerfacc.render_weight_from_density(
+                torch.zeros(1, device="cuda"), torch.ones(1, device="cuda"), torch.ones(1, device="cuda"),
+                ray_indices=torch.zeros(1, dtype=torch.long, device="cuda"), n_rays=1)
+            result = (nerfacc, None)
+        except Exception as exc:  # a build failure has many exception types
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            result = (None, f"nerfacc failed to load or build: {first}")
+    _NERFACC["result"] = result
+    return result
+
+
 def describe(device: torch.device, amp: str, compiled: bool) -> dict:
     """The backends a run used, for metrics.json."""
     info = {

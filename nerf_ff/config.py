@@ -89,6 +89,9 @@ class ModelConfig:
     color_depth: int = 2
     density_bias: float = -1.0
     """Initial pre-activation bias of density (exp activation), keeps early densities small."""
+    appearance_dim: int = 0
+    """Per-training-image appearance code fed to the colour head (exposure / white-balance changes in
+    captured scenes); 0: off. Held-out views are rendered with the mean code of the training images."""
 
 
 @dataclass
@@ -113,6 +116,9 @@ class SamplerConfig:
     """Stop marching a ray once its transmittance falls below this."""
     n_samples: int = 128
     """Uniform sampler: stratified samples per ray."""
+    backend: str = "torch"
+    """Ray marching: torch (the reference) | nerfacc (CUDA; used only if it builds and passes a parity
+    self-check, else the run falls back to torch and metrics.json says why)."""
 
 
 @dataclass
@@ -179,7 +185,9 @@ class RunConfig:
         _check(_finite(m.sigma) and m.sigma > 0, f"model.sigma={m.sigma} must be a positive number (cycles per scene box, e.g. 8)")
         for key in ("n_features", "posenc_levels", "width", "depth", "color_width", "color_depth", "dir_degree"):
             _check(getattr(m, key) >= 1, f"model.{key}={getattr(m, key)} must be at least 1")
+        _check(m.appearance_dim >= 0, f"model.appearance_dim={m.appearance_dim} must be 0 (off) or positive")
         _check(s.kind in ("occupancy", "uniform"), f"sampler.kind={s.kind!r} is unknown; use occupancy or uniform")
+        _check(s.backend in ("torch", "nerfacc"), f"sampler.backend={s.backend!r} is unknown; use torch or nerfacc")
         _check(s.grid_resolution >= 8, f"sampler.grid_resolution={s.grid_resolution} must be at least 8")
         _check(s.render_steps >= 8 and s.n_samples >= 2, "sampler.render_steps must be >= 8 and sampler.n_samples >= 2")
         _check(0 <= s.early_stop_eps < 1 and s.cone_angle >= 0, "sampler.early_stop_eps must be in [0, 1) and cone_angle >= 0")

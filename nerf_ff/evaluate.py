@@ -45,7 +45,8 @@ def load_run(run_dir: str | Path, device: Optional[str] = None) -> tuple[RunConf
     dev = backends.resolve_device(cfg.train.device)
     state = load_checkpoint(run_dir / "checkpoint.pt", map_location=dev)
     geo = state["scene"]
-    model = NeRFModel(cfg, torch.tensor(geo["aabb"]), geo["near"], geo["far"], geo["grid_levels"]).to(dev)
+    model = NeRFModel(cfg, torch.tensor(geo["aabb"]), geo["near"], geo["far"], geo["grid_levels"],
+                      n_images=geo.get("n_train_images", 0)).to(dev)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
@@ -139,12 +140,14 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "box_size": [float(s) for s in box],
         "n_features": m.n_features if m.encoding in ("gaussian", "learned") else None,
         "view_dependent": m.view_dependent,
+        "appearance_note": (f"per-image appearance codes (dim {m.appearance_dim}); evaluated views use the "
+                            "mean code of the training images" if m.appearance_dim > 0 else None),
         "seed": cfg.train.seed,
         "encoding_seed": m.encoding_seed,
         "steps": int(state["step"]),
         "train_seconds": round(float(state["elapsed"]), 2),
         "skipped_steps": int(state.get("skipped_steps", 0)),
-        "device": backends.describe(device, amp, cfg.train.compile),
+        "device": {**backends.describe(device, amp, cfg.train.compile), "sampler": model.sampler.backend_note},
         "sampler": cfg.sampler.kind,
         "eval_background": background.tolist(),
         "lpips_net": lpips_net if lpips_model is not None else None,

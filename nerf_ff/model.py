@@ -15,16 +15,18 @@ from .samplers import RaySampler
 
 
 class NeRFModel(nn.Module):
-    def __init__(self, cfg: RunConfig, aabb: Tensor, near: float, far: float, grid_levels: int = 1):
+    def __init__(self, cfg: RunConfig, aabb: Tensor, near: float, far: float, grid_levels: int = 1,
+                 n_images: int = 0):
         super().__init__()
-        self.field = RadianceField(cfg.model, aabb)
+        self.field = RadianceField(cfg.model, aabb, n_images)
         self.sampler = RaySampler(cfg.sampler, aabb, near, far, grid_levels)
         self.near, self.far = near, far
 
     @classmethod
     def for_scene(cls, cfg: RunConfig, scene: SceneData) -> "NeRFModel":
-        return cls(cfg, scene.aabb, scene.near, scene.far, scene.grid_levels)
+        return cls(cfg, scene.aabb, scene.near, scene.far, scene.grid_levels, n_images=len(scene.train))
 
     def forward(self, rays_o: Tensor, rays_d: Tensor, background: Tensor, train: bool = False,
-                gen: Optional[torch.Generator] = None, amp: str = "off") -> dict:
-        return render_rays(self.field, self.sampler, rays_o, rays_d, background, train=train, gen=gen, amp=amp)
+                gen: Optional[torch.Generator] = None, amp: str = "off", image_index: Optional[Tensor] = None) -> dict:
+        return render_rays(self.field, self.sampler, rays_o, rays_d, background, train=train, gen=gen, amp=amp,
+                           image_index=image_index)

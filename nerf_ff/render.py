@@ -40,8 +40,9 @@ def _sliced(fn, max_samples: int, *inputs: Tensor):
 
 def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_d: Tensor, background: Tensor,
                 train: bool = False, gen: Optional[torch.Generator] = None, amp: str = "off",
-                max_samples: Optional[int] = None) -> dict:
-    """Volume-render a batch of rays. rays_o, rays_d: [R, 3]; background: [3] or [R, 3].
+                max_samples: Optional[int] = None, image_index: Optional[Tensor] = None) -> dict:
+    """Volume-render a batch of rays. rays_o, rays_d: [R, 3]; background: [3] or [R, 3]; image_index [R]:
+    the training image of each ray (appearance codes), None for novel cameras.
 
     Field calls without autograd (the sampler's density pass; everything at inference) are made in
     slices of `max_samples`, so memory is bounded however many samples a chunk of rays produces.
@@ -62,8 +63,10 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
     t_mid = 0.5 * (t_starts + t_ends)
     x = rays_o[ray_indices] + rays_d[ray_indices] * t_mid[:, None]  # [S, 3]
     with ctx:
-        if torch.is_grad_enabled():
-            rgbs, sigmas = field(x, rays_d[ray_indices])  # [S, 3], [S]
+        if image_index is not None:
+            rgbs, sigmas = field(x, rays_d[ray_indices], image_index[ray_indices])  # [S, 3], [S]
+        elif torch.is_grad_enabled():
+            rgbs, sigmas = field(x, rays_d[ray_indices])
         else:
             rgbs, sigmas = _sliced(field, max_samples, x, rays_d[ray_indices])
 

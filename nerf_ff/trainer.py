@@ -72,7 +72,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
             "scene": {"name": self.scene.name, "aabb": self.scene.aabb.tolist(), "near": self.scene.near,
-                      "far": self.scene.far, "grid_levels": self.scene.grid_levels},
+                      "far": self.scene.far, "grid_levels": self.scene.grid_levels,
+                      "n_train_images": len(self.scene.train)},
             "history": self.history,
         }
 
@@ -114,8 +115,8 @@ class Trainer:
         return warm * t.lr * (t.lr_final / t.lr) ** self.progress_fraction()
 
     # ------------------------------------------------------------------ one step
-    def sample_batch(self, n_rays: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Random training pixels → rays_o, rays_d [n,3] and target rgb [n,3] (with its background)."""
+    def sample_batch(self, n_rays: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Random training pixels → rays_o, rays_d [n,3], target rgb + background [n,6], image index [n]."""
         N, H, W, C = self.images.shape
         flat = torch.randint(0, N * H * W, (n_rays,), device=self.device, generator=self.gen)
         img, pix = flat // (H * W), flat % (H * W)
@@ -129,7 +130,7 @@ class Trainer:
         if C == 4:
             alpha = colour[:, 3:4]
             rgb = rgb * alpha + bg * (1 - alpha)
-        return rays_o, rays_d, torch.cat([rgb, bg], dim=-1)
+        return rays_o, rays_d, torch.cat([rgb, bg], dim=-1), img
 
     def train_step(self) -> dict:
         t = self.cfg.train
@@ -139,9 +140,10 @@ class Trainer:
         field = self.model.field
         if self.step > 0:  # the random initial field says nothing about occupancy
             self.model.sampler.update(self.step, field.density, gen=self.gen)
-        rays_o, rays_d, target = self.sample_batch(self.n_rays)
+        rays_o, rays_d, target, img = self.sample_batch(self.n_rays)
         rgb_target, bg = target[:, :3], target[:, 3:]
-        out = self.model(rays_o, rays_d, bg, train=True, gen=self.gen, amp=self.amp)
+        out = self.model(rays_o, rays_d, bg, train=True, gen=self.gen, amp=self.amp,
+                         image_index=img if self.cfg.model.appearance_dim > 0 else None)
         loss = torch.mean((out["rgb"] - rgb_target) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

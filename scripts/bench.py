@@ -105,7 +105,7 @@ def step_breakdown(trainer: Trainer, n: int = 20) -> dict:
             sync(dev)
             marks.append(time.perf_counter())
 
-        rays_o, rays_d, target = trainer.sample_batch(trainer.n_rays)
+        rays_o, rays_d, target, _ = trainer.sample_batch(trainer.n_rays)
         mark()
         field = model.field
         ctx = autocast_for(dev, trainer.amp)

@@ -115,3 +115,17 @@ def test_coarse_skipping_gives_the_same_samples():
         assert fast[0].numel() > 0
         for a, b in zip(fast, plain):
             assert torch.equal(a, b)
+
+
+def test_nerfacc_requested_on_cpu_is_a_recorded_fallback(capsys):
+    from nerf_ff.config import SamplerConfig
+    from nerf_ff.samplers import RaySampler
+
+    ref = RaySampler(SamplerConfig(grid_resolution=16), BOX, 0.5, 8.0)
+    acc = RaySampler(SamplerConfig(grid_resolution=16, backend="nerfacc"), BOX, 0.5, 8.0)
+    o, d = _rays(50)
+    got = acc.sample(o, d, None, train=False)
+    for a, b in zip(got, ref.sample(o, d, None, train=False)):
+        assert torch.equal(a, b)
+    assert "not used" in acc.backend_note and "CUDA" in acc.backend_note
+    assert "warning" in capsys.readouterr().err

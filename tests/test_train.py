@@ -85,3 +85,26 @@ def test_load_run_restores_model(tmp_path, scene):
     assert state["step"] == 10 and cfg2 == cfg
     for (k, va), vb in zip(trainer.model.state_dict().items(), model.state_dict().values()):
         assert torch.equal(va, vb), k
+
+
+def test_appearance_codes_train_and_evaluate_with_the_mean(tmp_path, scene):
+    cfg = tiny_cfg(steps=20)
+    cfg.model.appearance_dim = 4
+    trainer = Trainer(cfg, scene, tmp_path, progress=False)
+    trainer.fit()
+    codes = trainer.model.field.appearance.weight
+    assert codes.shape == (len(scene.train), 4) and codes.abs().sum() > 0  # learned from zero
+    from nerf_ff.config import dump_yaml
+
+    dump_yaml(cfg, tmp_path / "config.yaml")
+    _, model, _ = load_run(tmp_path)
+    x = torch.rand(8, 3) * 2 - 1
+    d = torch.nn.functional.normalize(torch.randn(8, 3), dim=-1)
+    with torch.no_grad():
+        rgb_mean, _ = model.field(x, d)  # a novel camera: the mean code
+        mean_idx = torch.full((8,), 0)
+        model.field.appearance.weight[0] = model.field.appearance.weight.mean(0)
+        rgb_0, _ = model.field(x, d, mean_idx)
+    torch.testing.assert_close(rgb_mean, rgb_0)
+    metrics = evaluate(tmp_path, scene, cfg, model, trainer.state(), progress=False)
+    assert "mean code" in metrics["appearance_note"]

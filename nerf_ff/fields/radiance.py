@@ -2,10 +2,14 @@
 
     x [N,3] world ──normalise to box──► x01 ──position encoding──► trunk MLP ──► raw [N, 1+F]
         density  sigma = exp(raw[:, 0] + bias)               (gradient-truncated exp)
-        colour   rgb   = sigmoid(head([raw[:, 1:], dir_enc(d)]))   (dir_enc only if view-dependent)
+        colour   rgb   = sigmoid(head([raw[:, 1:], dir_enc(d), a_img]))
+                 dir_enc only if view-dependent; a_img, the appearance code of the sample's training image,
+                 only with appearance_dim > 0 (the mean code for any other camera)
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -34,7 +38,7 @@ def trunc_exp(x: Tensor) -> Tensor:
 
 
 class RadianceField(nn.Module):
-    def __init__(self, cfg: ModelConfig, aabb: Tensor):
+    def __init__(self, cfg: ModelConfig, aabb: Tensor, n_images: int = 0):
         super().__init__()
         self.cfg = cfg
         self.register_buffer("aabb", aabb.detach().clone().float())  # [6] normalisation box
@@ -44,6 +48,11 @@ class RadianceField(nn.Module):
             self.trunk.net[-1].bias[0] = cfg.density_bias
         self.dir_enc = make_direction_encoding(cfg) if cfg.view_dependent else None
         head_in = cfg.geo_features + (self.dir_enc.out_dim if self.dir_enc is not None else 0)
+        self.appearance = None
+        if cfg.appearance_dim > 0:
+            self.appearance = nn.Embedding(max(1, n_images), cfg.appearance_dim)
+            nn.init.zeros_(self.appearance.weight)  # start as if every image looked the same
+            head_in += cfg.appearance_dim
         self.head = MLP(head_in, cfg.color_width, cfg.color_depth, 3)
 
     def normalise(self, x: Tensor) -> Tensor:
@@ -59,13 +68,20 @@ class RadianceField(nn.Module):
         raw = self._trunk(x)
         return trunc_exp(raw[:, 0].float())
 
-    def forward(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
-        """x [N,3] positions, d [N,3] unit directions → rgb [N,3] in (0,1), sigma [N]."""
+    def forward(self, x: Tensor, d: Tensor, image_index: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """x [N,3] positions, d [N,3] unit directions, image_index [N] (training image of each sample,
+        or None for other cameras) → rgb [N,3] in (0,1), sigma [N]."""
         raw = self._trunk(x)
         sigma = trunc_exp(raw[:, 0].float())
         h = raw[:, 1:]
         if self.dir_enc is not None:
             de = self.dir_enc(d) if isinstance(self.dir_enc, SphericalHarmonics) else self.dir_enc((d + 1) / 2)
             h = torch.cat([h, de.to(h.dtype)], dim=-1)
+        if self.appearance is not None:
+            if image_index is None:
+                code = self.appearance.weight.mean(0).expand(h.shape[0], -1)
+            else:
+                code = self.appearance(image_index)
+            h = torch.cat([h, code.to(h.dtype)], dim=-1)
         rgb = torch.sigmoid(self.head(h).float())
         return rgb, sigma
