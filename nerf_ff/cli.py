@@ -48,7 +48,7 @@ def resolve_scene(scene_arg: str, data_path: Optional[str]) -> tuple[dict, Optio
     return layer, yaml_path.parent
 
 
-def build_config(args) -> RunConfig:
+def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
     scene_layer, yaml_dir = resolve_scene(args.scene, getattr(args, "data", None))
     cfg = apply_overrides(RunConfig(), scene_layer, where=f"scene {args.scene}")
     if cfg.scene.path:
@@ -61,7 +61,9 @@ def build_config(args) -> RunConfig:
     flags: dict = {"model": {}, "train": {}}
     if args.encoding is not None:
         flags["model"]["encoding"] = args.encoding
-    if args.sigma is not None:
+    if args.sigma == "auto" and not allow_auto_sigma:
+        raise UserError("--sigma auto is only supported by `nerf-ff train` and `nerf-ff demo`; give a number")
+    if args.sigma is not None and args.sigma != "auto":  # auto: cmd_train searches after loading the scene
         flags["model"]["sigma"] = args.sigma
     for key in ("steps", "time_budget", "device", "seed"):
         if getattr(args, key, None) is not None:
@@ -95,8 +97,15 @@ def cmd_train(args) -> int:
         flags = {"train": {k: getattr(args, k) for k in ("steps", "time_budget", "device") if getattr(args, k) is not None}}
         cfg = apply_overrides(cfg, flags, where="command line").validate()
     else:
-        cfg = build_config(args)
+        cfg = build_config(args, allow_auto_sigma=True)
+        auto_sigma = getattr(args, "sigma", None) == "auto"
+        if auto_sigma:
+            from .sigma_search import check_searchable  # noqa: PLC0415
+
+            check_searchable(cfg)  # before loading the scene
         run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+        if auto_sigma and not args.out:
+            run_dir = run_dir.with_name(f"{cfg.model.encoding}-sauto")
         if (run_dir / "checkpoint.pt").exists():
             raise UserError(f"{run_dir} already holds a trained run; continue it with --resume --out {run_dir} "
                             f"or choose another --out")
@@ -105,6 +114,12 @@ def cmd_train(args) -> int:
     print(f"scene {scene.name}: {len(scene.train)} train / {len(scene.test)} test views, "
           f"{scene.train.cameras.width}x{scene.train.cameras.height}, loaded in {time.perf_counter() - t0:.1f}s",
           file=sys.stderr)
+    search = None
+    if not args.resume and getattr(args, "sigma", None) == "auto":  # a resumed run keeps the sigma in its config.yaml
+        from .sigma_search import search_sigma  # noqa: PLC0415
+
+        search = search_sigma(cfg, scene, run_dir, log=lambda message: print(message, file=sys.stderr))
+        cfg.model.sigma = search["chosen_sigma"]
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_yaml(cfg, run_dir / "config.yaml")
     trainer = Trainer(cfg, scene, run_dir, progress=not args.quiet)
@@ -122,6 +137,12 @@ def cmd_train(args) -> int:
         trainer.model.eval()
         metrics = evaluate(run_dir, scene, cfg, trainer.model, trainer.state(), progress=not args.quiet)
         result.update({k: metrics[k] for k in ("psnr", "ssim", "lpips")})
+        if search is not None:
+            from .sigma_search import record_in_metrics  # noqa: PLC0415
+
+            record_in_metrics(run_dir, search)
+    if search is not None:
+        result["sigma"] = search["chosen_sigma"]
     print(json.dumps(result))
     return 0
 
@@ -207,13 +228,48 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """A sweep file (scenes x encodings x sigma x seeds) → one train run each, in parallel → report."""
+    from .sweep import sweep_main  # noqa: PLC0415
+
+    return sweep_main(args.sweep_file, out=args.out, jobs=args.jobs, dry_run=args.dry_run,
+                      report_only=args.report_only, set_items=args.set)
+
+
+def cmd_process(args) -> int:
+    """Photos or a video → SfM poses (pycolmap) → SCENE_DIR with images/ and transforms.json."""
+    from .data.process import process  # noqa: PLC0415
+
+    report = process(args.input, args.out, downscale=args.downscale, max_frames=args.max_frames,
+                     matcher=args.matcher, camera_model=args.camera_model, sift_features=args.sift_features,
+                     overwrite=args.overwrite, verbose=args.verbose, progress=not args.quiet)
+    print(json.dumps({"out": args.out, **{k: report[k] for k in ("registered", "total", "mean_reprojection_error",
+                                                                "matcher", "total_seconds")}}))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
+
+
+def _sigma_value(text: str):
+    """--sigma: a number, or `auto` (see nerf_ff/sigma_search.py)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor auto") from None
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoding", choices=["none", "basic", "posenc", "gaussian", "learned", "hashgrid"],
                    help="position embedding (default: gaussian)")
-    p.add_argument("--sigma", type=float, help="Gaussian scale in cycles per scene box (world sigma x box size)")
+    p.add_argument("--sigma", type=_sigma_value, metavar="SIGMA|auto",
+                   help="Gaussian scale in cycles per scene box (world sigma x box size), or auto: hold out every "
+                   "8th training view, train short runs (10%% of the steps and time budget each) at sigma 1, 2, "
+                   "4, ..., 64 and 2 golden-section refinements on log sigma, keep the best validation PSNR, then "
+                   "train the run on all training views (the search takes about as long as the run; it is written "
+                   "to RUN_DIR/sigma_search.json). gaussian and learned only")
     p.add_argument("--steps", type=int, help="training steps")
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
@@ -231,7 +287,7 @@ def make_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a field on a scene (then evaluate it)")
     t.add_argument("scene", nargs="?", default="builtin",
                    help="builtin | a scenes/*.yaml name or path (lego, fox) | a dataset folder")
-    t.add_argument("--out", help="run folder (default runs/SCENE/ENCODING[-sSIGMA])")
+    t.add_argument("--out", help="run folder (default runs/SCENE/ENCODING[-sSIGMA], -sauto for --sigma auto)")
     t.add_argument("--config", action="append", help="preset from configs/ (repeatable, later wins): "
                    + ", ".join(available("configs")))
     t.add_argument("--data", help="dataset folder overriding the scene YAML's path")
@@ -297,6 +353,36 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="auto | cpu | cuda (default: the run's)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_render)
+
+    sw = sub.add_parser("sweep", help="run a sweep file (scenes x encodings x sigma x seeds) → CSV, tables, plots")
+    sw.add_argument("sweep_file", help="sweep YAML: a path or NAME for configs/sweep-NAME.yaml (builtin, "
+                    "fourfeat-table7, lego-full)")
+    sw.add_argument("--out", help="sweep folder (default runs/sweeps/NAME); runs go to OUT/SCENE/ENCODING[-sSIGMA]/seedK")
+    sw.add_argument("--jobs", type=int, help="runs at a time, each its own process (default: one per visible CUDA "
+                    "GPU, pinned with CUDA_VISIBLE_DEVICES; 1 on CPU)")
+    sw.add_argument("--dry-run", action="store_true", help="list the runs, their state and commands; run nothing")
+    sw.add_argument("--report-only", action="store_true", help="only (re)write OUT/report/ from the runs so far")
+    sw.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                    help="override a config value in every run, after the sweep file's layers (repeatable)")
+    sw.set_defaults(func=cmd_sweep)
+
+    pr = sub.add_parser("process", help="photos or a video → camera poses (SfM, needs pycolmap) → a trainable scene")
+    pr.add_argument("input", help="a folder of images or a video file (mp4, mov, avi, ...)")
+    pr.add_argument("--out", required=True, help="scene folder to create (images/, transforms.json, sparse/0, "
+                    "process.json); train on it with `nerf-ff train SCENE_DIR`")
+    pr.add_argument("--downscale", type=int, default=1, help="integer image downscale before SfM (area; default 1)")
+    pr.add_argument("--max-frames", dest="max_frames", type=int, help="frames to keep, the sharpest of each of N equal "
+                    "time windows (default: 100 for a video, every image of a folder)")
+    pr.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
+                    help="feature matching: auto = exhaustive for up to 100 photos, sequential for videos and more")
+    pr.add_argument("--camera-model", dest="camera_model", default="OPENCV", choices=["OPENCV", "PINHOLE"],
+                    help="shared camera model: OPENCV (focal, centre, k1 k2 p1 p2; default) or PINHOLE")
+    pr.add_argument("--sift-features", dest="sift_features", type=int, default=2048,
+                    help="SIFT features per image (default 2048; more is slower to match, sometimes more robust)")
+    pr.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+    pr.add_argument("--verbose", action="store_true", help="show COLMAP's own log")
+    pr.add_argument("--quiet", action="store_true", help="no progress lines")
+    pr.set_defaults(func=cmd_process)
     return p
 
 

@@ -324,7 +324,8 @@ def find_named(kind: str, name: str) -> Optional[Path]:
 
 
 def available(kind: str) -> list[str]:
-    return sorted(p.stem for p in (project_root() / kind).glob("*.yaml"))
+    """Names of the shipped scenes or training presets (sweep files, configs/sweep-*.yaml, are not presets)."""
+    return sorted(p.stem for p in (project_root() / kind).glob("*.yaml") if not p.stem.startswith("sweep-"))
 
 
 def expand_path(raw: str, yaml_dir: Optional[Path]) -> str:

@@ -42,8 +42,13 @@ class Trainer:
         t = cfg.train
         torch.manual_seed(t.seed)  # parameter initialisation
         self.model = NeRFModel.for_scene(cfg, scene).to(self.device)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(params, lr=t.lr, eps=t.eps, betas=(0.9, 0.99), weight_decay=t.weight_decay)
+        # Position-encoding parameters (hash tables, a learned B) get their own group without weight
+        # decay: a hash-table entry no ray touched has only the decay term as its gradient, and Adam
+        # (eps 1e-15) normalises that into a full learning-rate step towards zero.
+        enc = [p for p in self.model.field.pos_enc.parameters() if p.requires_grad]
+        rest = [p for p in self.model.parameters() if p.requires_grad and all(p is not q for q in enc)]
+        groups = [{"params": rest}] + ([{"params": enc, "weight_decay": 0.0}] if enc else [])
+        self.optimizer = torch.optim.Adam(groups, lr=t.lr, eps=t.eps, betas=(0.9, 0.99), weight_decay=t.weight_decay)
         self.gen = torch.Generator(device=self.device).manual_seed(t.seed)
         train = scene.train
         self.images = train.images.to(self.device)  # [N, H, W, C] uint8

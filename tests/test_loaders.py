@@ -259,7 +259,8 @@ def test_format_detection(tmp_path):
     raises_user_error(lambda: load(other), "transforms_train.json", "transforms.json", str(other))
     colmap = tmp_path / "colmap"
     (colmap / "sparse" / "0").mkdir(parents=True)
-    raises_user_error(lambda: load(colmap), "COLMAP", "colmap2nerf")
+    assert detect_format(colmap) == "colmap"
+    raises_user_error(lambda: load(colmap), "no COLMAP model", "nerf-ff process")  # empty sparse/0
 
 
 def test_dataset_placeholder_and_relative_paths(tmp_path, monkeypatch):

@@ -1,7 +1,8 @@
 """Scene loading: one entry point, `load_scene`, dispatching on the scene format.
 
 Formats: blender (NeRF-synthetic transforms_{train,val,test}.json), ngp (instant-ngp / nerfstudio
-transforms.json), builtin (the procedural scene, no files). `auto` detects from the folder.
+transforms.json), colmap (a COLMAP sparse model in sparse/0 or sparse/ plus images/), builtin (the
+procedural scene, no files). `auto` detects from the folder; transforms files win over sparse/.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ..config import SceneConfig, expand_path
 from ..errors import UserError
 from .scene import SceneData
 
-FORMATS = ("auto", "blender", "ngp", "builtin")
+FORMATS = ("auto", "blender", "ngp", "colmap", "builtin")
 
 
 def detect_format(path: Path) -> str:
@@ -27,13 +28,11 @@ def detect_format(path: Path) -> str:
         return "blender"
     if (path / "transforms.json").is_file():
         return "ngp"
-    # COLMAP sparse models (sparse/0/cameras.bin ...) will be detected here once data/colmap.py exists.
     if (path / "sparse").is_dir():
-        raise UserError(f"{path} holds a COLMAP model (sparse/), which is not supported yet; convert it with "
-                        "instant-ngp's colmap2nerf.py to transforms.json")
+        return "colmap"  # load_colmap says what is missing (model files, images/)
     if not any(path.iterdir()):
         raise UserError(f"scene folder {path} is empty; put the dataset there or fix scene.path")
-    raise UserError(f"no transforms_train.json (blender) or transforms.json (ngp) in {path}; "
+    raise UserError(f"no transforms_train.json (blender), transforms.json (ngp) or sparse/ (colmap) in {path}; "
                     "point scene.path at a dataset folder or set scene.format")
 
 
@@ -74,4 +73,8 @@ def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
             raise UserError(f"{folder} has no transforms.json; point scene.path at an instant-ngp scene "
                             "or set scene.format")
         return load_ngp(json_path, cfg, splits)
+    if fmt == "colmap":
+        from .colmap import load_colmap
+
+        return load_colmap(folder, cfg, splits)
     raise AssertionError(fmt)

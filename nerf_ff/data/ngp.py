@@ -82,27 +82,34 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
     aabb_scale = number(data.get("aabb_scale", 1), "aabb_scale", str(json_path), positive=True)
     levels = 1 + max(0, math.ceil(math.log2(aabb_scale) - 1e-9))
 
-    aabb = np.asarray(cfg.aabb if cfg.aabb is not None else ngp_box, dtype=np.float64)
+    dist_any = any(s.cameras.distortion is not None for s in out.values())
+    return captured_scene(cfg, out, ngp_box, levels, np.stack([f.pose[:, 3] for f in frames]), note, "ngp",
+                          {"aabb_scale": aabb_scale, "scale": scale, "offset": offset.tolist(),
+                           "ngp_box": ngp_box.tolist(), "n_frames": len(frames), "downscale": cfg.downscale,
+                           "distortion": dist_any, "file": str(json_path)})
+
+
+def captured_scene(cfg: SceneConfig, splits: dict, box, levels: int, centres: np.ndarray, note: str,
+                   source_format: str, meta: dict) -> SceneData:
+    """SceneData of a captured scene (ngp, colmap): the box and cascade levels found in the data unless
+    the scene YAML sets them; near / far from the box and the camera centres [N, 3] unless set."""
+    aabb = np.asarray(cfg.aabb if cfg.aabb is not None else box, dtype=np.float64)
     levels = cfg.grid_levels if cfg.grid_levels is not None else levels
-    side = aabb[3:] - aabb[:3]
-    near = float(cfg.near) if cfg.near is not None else NEAR_FRACTION * float(side.mean())
-    far = float(cfg.far) if cfg.far is not None else _far_for(aabb, levels, np.stack([f.pose[:, 3] for f in frames]))
+    near = float(cfg.near) if cfg.near is not None else NEAR_FRACTION * float((aabb[3:] - aabb[:3]).mean())
+    far = float(cfg.far) if cfg.far is not None else _far_for(aabb, levels, centres)
     if far <= near:
         raise UserError(f"scene near={near} is not below far={far}; fix scene.near / scene.far")
-
-    dist_any = any(s.cameras.distortion is not None for s in out.values())
     return SceneData(
         name=cfg.name,
-        splits=out,
+        splits=splits,
         aabb=torch.tensor(aabb, dtype=torch.float32),
         near=near,
         far=far,
         background=torch.tensor(cfg.background, dtype=torch.float32),
         grid_levels=int(levels),
         split_note=note,
-        source_format="ngp",
-        meta={"aabb_scale": aabb_scale, "scale": scale, "offset": offset.tolist(), "ngp_box": ngp_box.tolist(),
-              "n_frames": len(frames), "downscale": cfg.downscale, "distortion": dist_any, "file": str(json_path)},
+        source_format=source_format,
+        meta=meta,
     )
 
 
