@@ -9,18 +9,20 @@ Method
        trials differ only in sigma.
     3. Score: mean PSNR over the validation views (at most `max_val_views`, evenly spaced), rendered
        over the scene's evaluation background exactly as `nerf-ff eval` renders test views.
-    4. Search: the coarse geometric grid (default 1, 2, 4, ..., 64 cycles per box), then
+    4. Search: the coarse geometric grid (default 1, 2, 4, ..., 64 cycles per box, in ascending order,
+       stopping early once 2 sigmas in a row score more than 3 dB below the best so far), then
        `refine_steps` golden-section probes on log sigma inside the bracket formed by the best grid
        sigma and its two neighbours (one neighbour at the grid's edge); each probe splits the wider
        side of the bracket at the golden ratio and the bracket shrinks around the best point seen.
        Probed sigmas are rounded to 3 significant digits.
     5. The best validation PSNR wins; the real run then trains from scratch on all training views.
 
-Cost: (len(grid) + refine_steps) * fraction of the run, 0.9 x the run's training time at the
-defaults, plus rendering the validation views once per trial: about as long as the run itself (the
-CPU demo: 245 s of search before its 235 s run). Short trials favour sigmas that converge fast, so
-they lean towards a smaller sigma than a full-length sweep would pick; for a short final run that
-is the right bias (the CPU demo chose 1.53 and beat its hand-set sigma 6 by 4 dB at equal budget).
+Cost: at most (len(grid) + refine_steps) * fraction of the run, 0.9 x the run's training time at the
+defaults, plus rendering the validation views once per trial; the early stop usually saves a third.
+On the CPU demo (2026-11-23, BENCHMARKS.md) the search ran 9 trials in 211 s before the early stop
+existed (6 with it) and chose sigma 2, the argmax of the full-length built-in sweep; the run then
+reached 30.94 dB. Short trials favour sigmas that converge fast, so they lean towards a smaller sigma
+than a full-length sweep would pick; for a short final run that is the right bias.
 
 The whole search (sigmas, scores, seconds per trial) is written to RUN_DIR/sigma_search.json as it
 progresses, and summarised under "sigma_search" in metrics.json.
@@ -58,6 +60,10 @@ class SigmaSearch:
 
     grid: tuple = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     """Coarse sigmas, cycles per scene box, ascending."""
+    stop_after: int = 2
+    stop_drop_db: float = 3.0
+    """The grid stops early once `stop_after` consecutive sigmas score `stop_drop_db` below the best so
+    far: past the peak the noise only grows (0 turns this off)."""
     refine_steps: int = 2
     """Golden-section probes on log sigma around the best grid sigma (0: the grid only)."""
     fraction: float = 0.1
@@ -70,9 +76,10 @@ class SigmaSearch:
     def validate(self) -> "SigmaSearch":
         if not self.grid or any(not (s > 0) for s in self.grid) or list(self.grid) != sorted(set(self.grid)):
             raise UserError(f"sigma search grid {list(self.grid)} must be distinct positive sigmas in ascending order")
-        if not 0 < self.fraction <= 1 or self.refine_steps < 0 or self.val_every < 2 or self.max_val_views < 1:
-            raise UserError("sigma search options: fraction must be in (0, 1], refine_steps >= 0, "
-                            "val_every >= 2 and max_val_views >= 1")
+        if (not 0 < self.fraction <= 1 or self.refine_steps < 0 or self.val_every < 2 or self.max_val_views < 1
+                or self.stop_after < 0 or self.stop_drop_db < 0):
+            raise UserError("sigma search options: fraction must be in (0, 1], refine_steps, stop_after and "
+                            "stop_drop_db >= 0, val_every >= 2 and max_val_views >= 1")
         return self
 
 
@@ -119,6 +126,20 @@ def validation_psnr(trainer: Trainer, val: Split, background: torch.Tensor, max_
     return float(np.mean(scores))
 
 
+def scan_grid(f: Callable[[float], float], grid: list[float], stop_after: int,
+              drop_db: float) -> tuple[list[float], list[float]]:
+    """Score the ascending grid in order; stop once the last `stop_after` scores (stop_after >= 1) are all
+    more than `drop_db` below the best so far. Returns (the sigmas scored, their scores)."""
+    scores: list[float] = []
+    for sigma in grid:
+        scores.append(f(sigma))
+        best = max(scores)
+        tail = scores[-stop_after:] if stop_after else []
+        if stop_after and len(scores) > stop_after and best > -math.inf and all(v < best - drop_db for v in tail):
+            break
+    return grid[:len(scores)], scores
+
+
 def refine_log_golden(f: Callable[[float], float], grid: list[float], grid_scores: list[float],
                       steps: int) -> tuple[float, float]:
     """Golden-section maximisation of f over log sigma, started from a scored ascending grid.
@@ -161,7 +182,8 @@ def search_sigma(cfg: RunConfig, scene: SceneData, run_dir: str | Path, options:
     trial_steps = max(1, round(opts.fraction * t.steps))
     trial_budget = opts.fraction * t.time_budget if t.time_budget else None
     record = {
-        "method": f"hold out every {opts.val_every}-th training view; train {len(opts.grid)} grid sigmas and "
+        "method": f"hold out every {opts.val_every}-th training view; train up to {len(opts.grid)} grid sigmas "
+                  f"(stopping after {opts.stop_after} in a row score {opts.stop_drop_db:g} dB below the best) and "
                   f"{opts.refine_steps} golden-section refinements on log sigma, each for {opts.fraction:g} of the "
                   f"run; keep the best mean validation PSNR",
         "encoding": cfg.model.encoding,
@@ -213,8 +235,12 @@ def search_sigma(cfg: RunConfig, scene: SceneData, run_dir: str | Path, options:
 
     log(f"sigma search: {len(sub.train)} fit / {len(val_idx)} validation views (from the training split), "
         f"{trial_steps} steps per trial{f' or {trial_budget:.0f} s' if trial_budget else ''}")
-    grid = [_round_sigma(s) for s in opts.grid]
-    grid_scores = [evaluate_sigma(s, "grid") for s in grid]
+    full_grid = [_round_sigma(s) for s in opts.grid]
+    grid, grid_scores = scan_grid(lambda sigma: evaluate_sigma(sigma, "grid"), full_grid, opts.stop_after,
+                                  opts.stop_drop_db)
+    if len(grid) < len(full_grid):
+        log(f"sigma search: stopped the grid at sigma {grid[-1]:g}: the last {opts.stop_after} scores are more than "
+            f"{opts.stop_drop_db:g} dB below the best; skipping {', '.join(f'{v:g}' for v in full_grid[len(grid):])}")
     if all(s == -math.inf for s in grid_scores):
         raise UserError(f"sigma search: every trial diverged ({record['trials'][0]['error']}); lower train.lr")
     refine_log_golden(lambda sigma: evaluate_sigma(sigma, "refine"), grid, grid_scores, opts.refine_steps)

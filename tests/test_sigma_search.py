@@ -15,7 +15,7 @@ from nerf_ff.config import RunConfig
 from nerf_ff.data import load_scene
 from nerf_ff.data.scene import Split
 from nerf_ff.errors import UserError
-from nerf_ff.sigma_search import SigmaSearch, refine_log_golden, search_sigma, validation_split
+from nerf_ff.sigma_search import SigmaSearch, refine_log_golden, scan_grid, search_sigma, validation_split
 
 TINY = json.loads(json.dumps(TINY_RUN))
 TINY["eval"]["max_views"] = 2
@@ -54,6 +54,22 @@ def test_golden_refinement_converges_between_grid_points():
             assert all(1 < s < 2 for s in probes) and sigma < 1.02
     # Without refinement steps nothing is probed and the grid's best is returned.
     assert refine_log_golden(lambda s: 1 / 0, grid, [0, 1, 5, 2, 0, 0, 0], 0) == (4.0, 5)
+
+
+def test_grid_stops_once_the_scores_have_fallen_well_past_the_peak():
+    grid = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
+    table = {1.0: 21.9, 2.0: 22.6, 4.0: 19.2, 8.0: 13.4, 16.0: 12.8, 32.0: 12.8, 64.0: 13.0}  # the demo's
+    asked = []
+    sigmas, scores = scan_grid(lambda s: asked.append(s) or table[s], grid, stop_after=2, drop_db=3.0)
+    assert sigmas == asked == [1.0, 2.0, 4.0, 8.0] and scores == [table[s] for s in sigmas]
+    # A dip of less than drop_db, or a single bad point, does not stop it; stop_after 0 never stops.
+    gentle = {s: 20 - 0.5 * i for i, s in enumerate(grid)}
+    assert scan_grid(gentle.get, grid, 2, 3.0)[0] == grid
+    one_bad = {**table, 8.0: 22.0, 16.0: 12.0, 32.0: 21.0}
+    assert scan_grid(one_bad.get, grid, 2, 3.0)[0] == grid
+    assert scan_grid(table.get, grid, 0, 3.0)[0] == grid
+    # Diverged trials (-inf) before any finite score do not count as falling past a peak.
+    assert scan_grid(lambda s: -math.inf, grid, 2, 3.0)[0] == grid
 
 
 def test_search_on_a_tiny_scene_never_sees_the_test_split(tmp_path, scene):
