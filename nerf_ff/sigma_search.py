@@ -18,9 +18,9 @@ Method
     5. The best validation PSNR wins; the real run then trains from scratch on all training views.
 
 Cost: at most (len(grid) + refine_steps) * fraction of the run, 0.9 x the run's training time at the
-defaults, plus rendering the validation views once per trial; the early stop usually saves a third.
+defaults, plus rendering the validation views once per trial, less whatever the early stop skips.
 On the CPU demo (2026-11-23, BENCHMARKS.md) the search ran 9 trials in 211 s before the early stop
-existed (6 with it) and chose sigma 2, the argmax of the full-length built-in sweep; the run then
+existed (with it, the same scores would have stopped the grid after sigma 8: 6 trials) and chose sigma 2, the argmax of the full-length built-in sweep; the run then
 reached 30.94 dB. Short trials favour sigmas that converge fast, so they lean towards a smaller sigma
 than a full-length sweep would pick; for a short final run that is the right bias.
 
