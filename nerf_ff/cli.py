@@ -48,16 +48,15 @@ def resolve_scene(scene_arg: str, data_path: Optional[str]) -> tuple[dict, Optio
     return layer, yaml_path.parent
 
 
-def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
+def config_layers(args, allow_auto_sigma: bool = False) -> tuple[list[tuple[str, dict]], Optional[Path]]:
+    """The layers a command line asks for, lowest first: scene YAML, presets, flags, --set."""
     scene_layer, yaml_dir = resolve_scene(args.scene, getattr(args, "data", None))
-    cfg = apply_overrides(RunConfig(), scene_layer, where=f"scene {args.scene}")
-    if cfg.scene.path:
-        cfg.scene.path = expand_path(cfg.scene.path, yaml_dir)
+    layers: list[tuple[str, dict]] = [(f"scene {args.scene}", scene_layer)]
     for preset in args.config or []:
         path = find_named("configs", preset)
         if path is None:
             raise UserError(f"preset {preset!r} not found; known presets: {', '.join(available('configs'))}")
-        cfg = apply_overrides(cfg, load_yaml(path), where=str(path))
+        layers.append((str(path), load_yaml(path)))
     flags: dict = {"model": {}, "train": {}}
     if args.encoding is not None:
         flags["model"]["encoding"] = args.encoding
@@ -68,9 +67,43 @@ def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
     for key in ("steps", "time_budget", "device", "seed"):
         if getattr(args, key, None) is not None:
             flags["train"][key] = getattr(args, key)
-    cfg = apply_overrides(cfg, flags, where="command line")
-    cfg = apply_overrides(cfg, _parse_set(args.set), where="--set")
-    return cfg.validate()
+    layers += [("command line", flags), ("--set", _parse_set(args.set))]
+    return layers, yaml_dir
+
+
+def compose(layers: list[tuple[str, dict]], yaml_dir: Optional[Path]) -> RunConfig:
+    """Defaults with the layers applied in order (unvalidated); the scene path made absolute."""
+    cfg = RunConfig()
+    for where, layer in layers:
+        cfg = apply_overrides(cfg, layer, where=where)
+        if where.startswith("scene ") and cfg.scene.path:
+            cfg.scene.path = expand_path(cfg.scene.path, yaml_dir)
+    return cfg
+
+
+def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
+    """The run config of a command line without automatic defaults (presets, sweeps, eval)."""
+    layers, yaml_dir = config_layers(args, allow_auto_sigma)
+    return compose(layers, yaml_dir).validate()
+
+
+def with_auto_defaults(args, scene, allow_auto_sigma: bool = True) -> tuple[RunConfig, Optional[str]]:
+    """The run config with the automatic defaults for this device and scene (autoconfig.py) under the
+    scene YAML, unless a preset is given; and the line saying what was picked (None with a preset)."""
+    from . import autoconfig, backends  # noqa: PLC0415
+
+    layers, yaml_dir = config_layers(args, allow_auto_sigma)
+    if args.config:
+        return compose(layers, yaml_dir).validate(), None
+    device = backends.resolve_device(compose(layers, yaml_dir).validate().train.device)
+    auto, path = autoconfig.auto_layer(device, scene.kind)
+    note = ""
+    if not autoconfig.sets([("auto", auto)] + layers, "model", "sigma") and getattr(args, "sigma", None) != "auto":
+        sigma, pixels = autoconfig.auto_sigma(scene)
+        auto.setdefault("model", {})["sigma"] = sigma
+        note = f" (the box spans ~{pixels:.0f} px)"
+    cfg = compose([(str(path), auto)] + layers, yaml_dir).validate()
+    return cfg, autoconfig.summary(cfg, scene, path, note)
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -103,17 +136,21 @@ def cmd_train(args) -> int:
             from .sigma_search import check_searchable  # noqa: PLC0415
 
             check_searchable(cfg)  # before loading the scene
+        if args.out:
+            _check_free(Path(args.out))
+    t0 = time.perf_counter()
+    scene = load_scene(cfg.scene)
+    print(f"scene {scene.name}: {scene.kind}, {len(scene.train)} train / {len(scene.test)} test views, "
+          f"{scene.train.cameras.width}x{scene.train.cameras.height}, loaded in {time.perf_counter() - t0:.1f}s",
+          file=sys.stderr)
+    if not args.resume:
+        cfg, picked = with_auto_defaults(args, scene)
+        if picked:
+            print(picked, file=sys.stderr)
         run_dir = Path(args.out) if args.out else default_run_dir(cfg)
         if auto_sigma and not args.out:
             run_dir = run_dir.with_name(f"{cfg.model.encoding}-sauto")
-        if (run_dir / "checkpoint.pt").exists():
-            raise UserError(f"{run_dir} already holds a trained run; continue it with --resume --out {run_dir} "
-                            f"or choose another --out")
-    t0 = time.perf_counter()
-    scene = load_scene(cfg.scene)
-    print(f"scene {scene.name}: {len(scene.train)} train / {len(scene.test)} test views, "
-          f"{scene.train.cameras.width}x{scene.train.cameras.height}, loaded in {time.perf_counter() - t0:.1f}s",
-          file=sys.stderr)
+        _check_free(run_dir)
     search = None
     if not args.resume and getattr(args, "sigma", None) == "auto":  # a resumed run keeps the sigma in its config.yaml
         from .sigma_search import search_sigma  # noqa: PLC0415
@@ -145,6 +182,12 @@ def cmd_train(args) -> int:
         result["sigma"] = search["chosen_sigma"]
     print(json.dumps(result))
     return 0
+
+
+def _check_free(run_dir: Path) -> None:
+    if (run_dir / "checkpoint.pt").exists():
+        raise UserError(f"{run_dir} already holds a trained run; continue it with --resume --out {run_dir} "
+                        f"or choose another --out")
 
 
 def cmd_eval(args) -> int:

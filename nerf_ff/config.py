@@ -31,15 +31,21 @@ class SceneConfig:
     """Dataset folder. `{datasets}` expands to $NERF_FF_DATASETS or ../shared/datasets next to the
     project; other relative paths are taken from the YAML file's folder."""
     format: str = "auto"
-    """auto | blender | ngp | builtin. `auto` detects the format from the folder's files."""
+    """auto | blender | ngp | colmap | builtin. `auto` detects the format from the folder's files."""
+    kind: str = "auto"
+    """auto | object | unbounded. object: everything inside `aabb`, positions normalised to it.
+    unbounded: `aabb` is the region of interest and space beyond it is contracted into a shell
+    (nerf_ff/space.py). auto: unbounded for opaque captured photos (transforms.json, COLMAP), object
+    for NeRF-synthetic, RGBA captures and the built-in scene."""
     downscale: int = 1
     """Integer image downscale factor applied on load (area interpolation)."""
     aabb: Optional[list] = None
-    """Scene box [xmin, ymin, zmin, xmax, ymax, zmax] in world units; None: from the data."""
+    """Scene box [xmin, ymin, zmin, xmax, ymax, zmax] in world units (the region of interest of an
+    unbounded scene); None: from the data (nerf_ff/data/bounds.py: cameras, masks, sparse points)."""
     near: Optional[float] = None
-    """Ray start distance; None: from the data."""
+    """Ray start distance; None: from the cameras and the box."""
     far: Optional[float] = None
-    """Ray end distance; None: from the data."""
+    """Ray end distance; None: from the cameras and the box (unbounded: far beyond the cameras)."""
     background: list = field(default_factory=lambda: [1.0, 1.0, 1.0])
     """Evaluation background colour for RGBA images (white for NeRF-synthetic)."""
     random_background: bool = True
@@ -89,6 +95,11 @@ class ModelConfig:
     color_depth: int = 2
     density_bias: float = -1.0
     """Initial pre-activation bias of density (exp activation), keeps early densities small."""
+    learned_background: bool = False
+    """Opaque photos: a small network of the view direction gives the colour a ray sees where it leaves
+    the field (sky, far walls), trained with the field and used for evaluation; off: training composites
+    over a random colour per ray (so the field itself must be opaque everywhere) and evaluation over
+    scene.background. RGBA scenes always use random / scene backgrounds."""
     appearance_dim: int = 0
     """Per-training-image appearance code fed to the colour head (exposure / white-balance changes in
     captured scenes); 0: off. Held-out views are rendered with the mean code of the training images."""
@@ -133,6 +144,12 @@ class TrainConfig:
     """Linear learning-rate warm-up steps."""
     eps: float = 1e-15
     weight_decay: float = 1e-6
+    distortion_loss: float = 0.0
+    """Weight of mip-NeRF 360's distortion loss (weights along a ray pulled into one compact interval, in
+    the sampler's normalised spacing): removes floaters and fog; 0: off."""
+    anneal_frequencies: float = 0.0
+    """Coarse-to-fine: the Fourier features' frequencies fade in, lowest octave first, over this fraction
+    of training (0: off; Fourier encodings only)."""
     target_samples: int = 0
     """Samples per step the dynamic ray batch aims at; 0: by device (2^18 cuda, 2^15 cpu)."""
     init_rays: int = 1024
@@ -197,10 +214,13 @@ class RunConfig:
         _check(_finite(t.lr) and t.lr > 0 and _finite(t.lr_final) and t.lr_final > 0, "train.lr and train.lr_final must be positive")
         _check(t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), f"train.device={t.device!r} is unknown; use auto, cpu or cuda")
         _check(t.amp in ("auto", "bf16", "fp16", "off"), f"train.amp={t.amp!r} is unknown; use auto, bf16, fp16 or off")
+        _check(t.distortion_loss >= 0 and 0 <= t.anneal_frequencies <= 1,
+               "train.distortion_loss must be >= 0 and train.anneal_frequencies in [0, 1]")
         _check(t.nan_policy in ("skip", "stop"), f"train.nan_policy={t.nan_policy!r} is unknown; use skip or stop")
         _check(t.init_rays >= 1 and t.max_rays >= t.init_rays, "train.init_rays must be >= 1 and <= train.max_rays")
         _check(t.checkpoint_every >= 1 and t.log_every >= 1, "train.checkpoint_every and train.log_every must be >= 1")
         _check(sc.downscale >= 1, f"scene.downscale={sc.downscale} must be an integer >= 1")
+        _check(sc.kind in ("auto", "object", "unbounded"), f"scene.kind={sc.kind!r} is unknown; use auto, object or unbounded")
         _check(sc.test_every >= 2, f"scene.test_every={sc.test_every} must be >= 2")
         _check(len(sc.background) == 3 and all(0 <= c <= 1 for c in sc.background),
                f"scene.background={sc.background} must be three numbers in [0, 1]")

@@ -17,10 +17,11 @@ from . import __version__, backends
 from .checkpoint import load_checkpoint
 from .config import RunConfig, load_yaml, project_root
 from .data.scene import SceneData
+from .depth import depth_image
 from .errors import UserError
 from .metrics import LPIPS, lpips_available, psnr, ssim
 from .model import NeRFModel
-from .render import render_image
+from .render import eval_background, render_image
 
 
 def git_sha() -> str:
@@ -45,8 +46,7 @@ def load_run(run_dir: str | Path, device: Optional[str] = None) -> tuple[RunConf
     dev = backends.resolve_device(cfg.train.device)
     state = load_checkpoint(run_dir / "checkpoint.pt", map_location=dev)
     geo = state["scene"]
-    model = NeRFModel(cfg, torch.tensor(geo["aabb"]), geo["near"], geo["far"], geo["grid_levels"],
-                      n_images=geo.get("n_train_images", 0)).to(dev)
+    model = NeRFModel.from_geometry(cfg, geo).to(dev)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
@@ -101,21 +101,28 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         bar = tqdm(views, desc=f"eval {split}", unit="view", dynamic_ncols=True)
         iterator = bar
     t_render = 0.0
+    contracted = model.field.space.contracted
+    pred_bg = eval_background(model.field, background.to(device), opaque=not data.has_alpha)
     for i in iterator:
         t0 = time.perf_counter()
-        out = render_image(model.field, model.sampler, data.cameras, i, background.to(device), chunk=e.chunk, amp=amp)
+        out = render_image(model.field, model.sampler, data.cameras, i, pred_bg, chunk=e.chunk, amp=amp)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t_render += time.perf_counter() - t0
         gt = composite_gt(data.images[i], background)
         pred = out["rgb"]
+        opaque = out["opacity"] > 0.5
         row = {"view": i, "name": data.names[i] if i < len(data.names) else str(i),
-               "psnr": psnr(pred, gt), "ssim": ssim(pred, gt)}
+               "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
+               "opacity_mean": float(out["opacity"].mean()),
+               "depth_median": float(out["depth"][opaque].median()) if bool(opaque.any()) else None}
         if lpips_model is not None:
             row["lpips"] = float(lpips_model(pred.to(device), gt.to(device)))
         rows.append(row)
-        if e.save_images:
+        if e.save_images:  # RGB, depth as a picture (fog shows there) and as numbers (float16, world units)
             iio.imwrite(out_dir / f"{i:03d}.png", to_u8(pred))
+            iio.imwrite(out_dir / f"{i:03d}_depth.png", depth_image(out["depth"], out["opacity"], disparity=contracted))
+            np.save(out_dir / f"{i:03d}_depth.npy", out["depth"].to(torch.float16).numpy())
     if bar is not None:
         bar.close()
     with open(out_dir / "per_view.csv", "w", newline="") as f:
@@ -123,6 +130,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         writer.writeheader()
         writer.writerows(rows)
     mean = lambda k: float(np.mean([r[k] for r in rows])) if rows and k in rows[0] else None  # noqa: E731
+    space = model.field.space
     m = cfg.model
     box = scene.aabb[3:] - scene.aabb[:3]
     metrics = {
@@ -135,9 +143,14 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "resolution": [data.cameras.width, data.cameras.height],
         "encoding": m.encoding,
         "sigma": m.sigma if m.encoding in ("gaussian", "learned") else None,
-        "sigma_note": "sigma in cycles per scene box; world-unit sigma = sigma / box size",
-        "sigma_world": ([m.sigma / float(s) for s in box] if m.encoding in ("gaussian", "learned") else None),
+        "scene_kind": space.kind,
+        "sigma_note": ("sigma in cycles per scene box; world-unit sigma = sigma / box size" if not space.contracted
+                       else "sigma in cycles per contracted box (4 region-of-interest half-sizes across, the whole "
+                            "unbounded world); inside the region of interest world-unit sigma = sigma / (2 x box size)"),
+        "sigma_world": ([m.sigma / float(s) / (2 if space.contracted else 1) for s in box]
+                        if m.encoding in ("gaussian", "learned") else None),
         "box_size": [float(s) for s in box],
+        "box": [float(v) for v in scene.aabb],
         "n_features": m.n_features if m.encoding in ("gaussian", "learned") else None,
         "view_dependent": m.view_dependent,
         "appearance_note": (f"per-image appearance codes (dim {m.appearance_dim}); evaluated views use the "
@@ -149,7 +162,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "skipped_steps": int(state.get("skipped_steps", 0)),
         "device": {**backends.describe(device, amp, cfg.train.compile), "sampler": model.sampler.backend_note},
         "sampler": cfg.sampler.kind,
-        "eval_background": background.tolist(),
+        "eval_background": background.tolist() if pred_bg is not None else "learned (opaque photos)",
         "lpips_net": lpips_net if lpips_model is not None else None,
         "lpips_note": lpips_note,
         "psnr": mean("psnr"),

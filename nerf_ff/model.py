@@ -16,15 +16,23 @@ from .samplers import RaySampler
 
 class NeRFModel(nn.Module):
     def __init__(self, cfg: RunConfig, aabb: Tensor, near: float, far: float, grid_levels: int = 1,
-                 n_images: int = 0):
+                 n_images: int = 0, kind: str = "object"):
+        """aabb [6]: the object's box, or the region of interest of an unbounded scene (kind)."""
         super().__init__()
-        self.field = RadianceField(cfg.model, aabb, n_images)
-        self.sampler = RaySampler(cfg.sampler, aabb, near, far, grid_levels)
+        self.field = RadianceField(cfg.model, aabb, n_images, kind=kind)
+        self.sampler = RaySampler(cfg.sampler, aabb, near, far, grid_levels, space=self.field.space)
         self.near, self.far = near, far
 
     @classmethod
     def for_scene(cls, cfg: RunConfig, scene: SceneData) -> "NeRFModel":
-        return cls(cfg, scene.aabb, scene.near, scene.far, scene.grid_levels, n_images=len(scene.train))
+        return cls(cfg, scene.aabb, scene.near, scene.far, scene.grid_levels, n_images=len(scene.train),
+                   kind=scene.kind)
+
+    @classmethod
+    def from_geometry(cls, cfg: RunConfig, geo: dict) -> "NeRFModel":
+        """The model of a checkpoint's `scene` entry (Trainer.state)."""
+        return cls(cfg, torch.tensor(geo["aabb"]), geo["near"], geo["far"], geo["grid_levels"],
+                   n_images=geo.get("n_train_images", 0), kind=geo.get("kind", "object"))
 
     def forward(self, rays_o: Tensor, rays_d: Tensor, background: Tensor, train: bool = False,
                 gen: Optional[torch.Generator] = None, amp: str = "off", image_index: Optional[Tensor] = None) -> dict:

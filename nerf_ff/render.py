@@ -38,15 +38,17 @@ def _sliced(fn, max_samples: int, *inputs: Tensor):
     return torch.cat(parts)
 
 
-def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_d: Tensor, background: Tensor,
-                train: bool = False, gen: Optional[torch.Generator] = None, amp: str = "off",
-                max_samples: Optional[int] = None, image_index: Optional[Tensor] = None) -> dict:
-    """Volume-render a batch of rays. rays_o, rays_d: [R, 3]; background: [3] or [R, 3]; image_index [R]:
-    the training image of each ray (appearance codes), None for novel cameras.
+def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_d: Tensor,
+                background: Optional[Tensor], train: bool = False, gen: Optional[torch.Generator] = None,
+                amp: str = "off", max_samples: Optional[int] = None, image_index: Optional[Tensor] = None) -> dict:
+    """Volume-render a batch of rays. rays_o, rays_d: [R, 3]; background: [3] or [R, 3], or None for the
+    field's learned background; image_index [R]: the training image of each ray (appearance codes), None
+    for novel cameras.
 
     Field calls without autograd (the sampler's density pass; everything at inference) are made in
     slices of `max_samples`, so memory is bounded however many samples a chunk of rays produces.
-    Returns rgb [R,3], depth [R], opacity [R], and n_samples (a 0-d tensor, no host sync)."""
+    Returns rgb [R,3], depth [R], opacity [R], n_samples (a 0-d tensor, no host sync), and the packed
+    samples with their weights (`ray_indices`, `t_starts`, `t_ends`, `weights` [S]) for losses."""
     n_rays = rays_o.shape[0]
     ctx = autocast_for(rays_o.device, amp)
     max_samples = max_samples or max_field_samples(rays_o.device)
@@ -70,17 +72,28 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
         else:
             rgbs, sigmas = _sliced(field, max_samples, x, rays_d[ray_indices])
 
-    # 3. compositing
+    # 3. compositing (over the learned background where asked)
+    if background is None:
+        background = field.background(rays_d)  # [R, 3]
     weights, _, _ = render_weights(sigmas.float(), t_starts, t_ends, ray_indices, n_rays)  # [S]
     rgb, depth, opacity = composite(weights, rgbs.float(), t_starts, t_ends, ray_indices, n_rays, background)
     n_samples = torch.tensor(ray_indices.numel(), device=rays_o.device)
-    return {"rgb": rgb, "depth": depth, "opacity": opacity, "n_samples": n_samples}
+    return {"rgb": rgb, "depth": depth, "opacity": opacity, "n_samples": n_samples, "weights": weights,
+            "ray_indices": ray_indices, "t_starts": t_starts, "t_ends": t_ends}
+
+
+def eval_background(field: RadianceField, scene_background: Tensor, opaque: bool) -> Optional[Tensor]:
+    """What novel views composite over: the learned background for opaque photos when the field has one
+    (None tells render_rays to use it), else the scene's evaluation background."""
+    return None if (opaque and field.bg_head is not None) else scene_background
 
 
 @torch.no_grad()
-def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index: int, background: Tensor,
-                 chunk: int = 8192, amp: str = "off", max_samples: Optional[int] = None) -> dict:
+def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index: int,
+                 background: Optional[Tensor], chunk: int = 8192, amp: str = "off",
+                 max_samples: Optional[int] = None) -> dict:
     """Render camera `index` in chunks of rays: rgb [H,W,3], depth [H,W], opacity [H,W] (on the CPU).
+    background: [3], or None for the field's learned background.
 
     Memory is bounded by `chunk` (rays in flight), not by the image size: rays are generated per
     chunk and each chunk's output is moved to the CPU before the next one is rendered."""
@@ -95,8 +108,8 @@ def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index
         pix = torch.arange(start, min(start + chunk, H * W), device=device)
         idx = torch.full_like(pix, index)
         rays_o, rays_d = pixel_rays(cams_dev, idx, pix % W, pix // W)
-        out = render_rays(field, sampler, rays_o, rays_d, background.to(device), train=False, amp=amp,
-                          max_samples=max_samples)
+        out = render_rays(field, sampler, rays_o, rays_d, None if background is None else background.to(device),
+                          train=False, amp=amp, max_samples=max_samples)
         end = start + pix.numel()
         rgb[start:end] = out["rgb"].clamp(0, 1).cpu()
         depth[start:end] = out["depth"].cpu()

@@ -47,7 +47,7 @@ from .data.scene import SceneData, Split
 from .errors import UserError
 from .evaluate import composite_gt
 from .metrics import psnr
-from .render import render_image
+from .render import eval_background, render_image
 from .trainer import Trainer
 
 SEARCHABLE = ("gaussian", "learned")
@@ -120,7 +120,8 @@ def validation_psnr(trainer: Trainer, val: Split, background: torch.Tensor, max_
     device = model.field.aabb.device
     scores = []
     for i in views:
-        out = render_image(model.field, model.sampler, val.cameras, i, background.to(device), chunk=chunk,
+        out = render_image(model.field, model.sampler, val.cameras, i,
+                           eval_background(model.field, background.to(device), not val.has_alpha), chunk=chunk,
                            amp=trainer.amp)
         scores.append(psnr(out["rgb"], composite_gt(val.images[i], background)))
     return float(np.mean(scores))

@@ -28,6 +28,7 @@ from .config import RunConfig
 from .data.cameras import pixel_rays
 from .data.scene import SceneData
 from .errors import UserError
+from .losses import distortion_loss
 from .model import NeRFModel
 
 MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
@@ -52,6 +53,8 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(t.seed)
         train = scene.train
         self.images = train.images.to(self.device)  # [N, H, W, C] uint8
+        # Opaque photos with a learned background: rays composite over it instead of a random colour.
+        self.learned_background = self.model.field.bg_head is not None and not train.has_alpha
         self.cameras = train.cameras.to(self.device)
         self.target_samples = t.target_samples or (2**18 if self.device.type == "cuda" else 2**15)
         self.step = 0
@@ -77,7 +80,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
             "scene": {"name": self.scene.name, "aabb": self.scene.aabb.tolist(), "near": self.scene.near,
-                      "far": self.scene.far, "grid_levels": self.scene.grid_levels,
+                      "far": self.scene.far, "grid_levels": self.scene.grid_levels, "kind": self.scene.kind,
                       "n_train_images": len(self.scene.train)},
             "history": self.history,
         }
@@ -142,21 +145,29 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         self.model.train()
-        field = self.model.field
+        field, sampler = self.model.field, self.model.sampler
+        if t.anneal_frequencies > 0 and hasattr(field.pos_enc, "set_anneal"):
+            field.pos_enc.set_anneal(self.progress_fraction() / t.anneal_frequencies)
         if self.step > 0:  # the random initial field says nothing about occupancy
-            self.model.sampler.update(self.step, field.density, gen=self.gen)
+            sampler.update(self.step, field.density, gen=self.gen)
         rays_o, rays_d, target, img = self.sample_batch(self.n_rays)
         rgb_target, bg = target[:, :3], target[:, 3:]
-        out = self.model(rays_o, rays_d, bg, train=True, gen=self.gen, amp=self.amp,
-                         image_index=img if self.cfg.model.appearance_dim > 0 else None)
-        loss = torch.mean((out["rgb"] - rgb_target) ** 2)
+        out = self.model(rays_o, rays_d, None if self.learned_background else bg, train=True, gen=self.gen,
+                         amp=self.amp, image_index=img if self.cfg.model.appearance_dim > 0 else None)
+        mse = torch.mean((out["rgb"] - rgb_target) ** 2)
+        loss = mse
+        if t.distortion_loss > 0:
+            ri = out["ray_indices"]
+            s0 = sampler.spacing(rays_o, rays_d, out["t_starts"], ri)
+            s1 = sampler.spacing(rays_o, rays_d, out["t_ends"], ri)
+            loss = loss + t.distortion_loss * distortion_loss(out["weights"], s0, s1, ri, rays_o.shape[0])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
         gnorm = torch.nn.utils.clip_grad_norm_(params, max_norm=float("inf")) if params else torch.zeros((), device=self.device)
         # The one host sync of the step: loss, gradient health and the sample count together.
-        loss_v, gnorm_v, n_samples = torch.stack([loss.detach().float(), gnorm.float(),
-                                                  out["n_samples"].float()]).tolist()
+        loss_v, gnorm_v, n_samples, mse_v = torch.stack([loss.detach().float(), gnorm.float(),
+                                                         out["n_samples"].float(), mse.detach().float()]).tolist()
         ok = math.isfinite(loss_v) and math.isfinite(gnorm_v)
         if ok:
             self.optimizer.step()
@@ -168,7 +179,7 @@ class Trainer:
         if n_samples > 0:  # aim the next batch at target_samples
             self.n_rays = int(min(t.max_rays, max(256, round(self.n_rays * self.target_samples / n_samples))))
         self.step += 1
-        return {"loss": loss_v, "ok": ok, "n_samples": int(n_samples)}
+        return {"loss": mse_v, "total_loss": loss_v, "ok": ok, "n_samples": int(n_samples)}
 
     # ------------------------------------------------------------------ loop
     def _install_signal_handlers(self):
@@ -236,6 +247,8 @@ class Trainer:
                 bar.close()
             for sig, h in previous.items():
                 signal.signal(sig, h)
+        if hasattr(self.model.field.pos_enc, "set_anneal"):
+            self.model.field.pos_enc.set_anneal(None)  # evaluation and rendering see every frequency
         self.save()
         return {"steps": self.step, "elapsed": self.elapsed, "stopped": reason,
                 "train_psnr": self.history[-1]["psnr"] if self.history else None}

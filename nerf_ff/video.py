@@ -13,7 +13,8 @@ one row per output. A PNG folder gets one file per output and frame (`rgb_0000.p
 
 Depth colours use one range for the whole video (and every run in it), the 2nd-98th percentile of
 the depth of opaque pixels over a few low-resolution probe frames of the path, so colours do not
-flicker from frame to frame.
+flicker from frame to frame. Unbounded scenes map disparity (-1/depth, up to 0 at infinity) instead,
+so the sky does not squash the near scene into one colour (depth.py).
 
 Memory: one frame is rendered at a time, in chunks of rays (`render_image`), with the field
 evaluated in bounded slices of samples (render.py); frames go to the writer as uint8 as
@@ -41,9 +42,10 @@ from . import backends, trajectories
 from .config import RunConfig
 from .data.cameras import Cameras
 from .data.scene import SceneData
+from .depth import colormap_lut, colorize_depth, depth_value
 from .errors import UserError
 from .model import NeRFModel
-from .render import render_image
+from .render import eval_background, render_image
 
 OUTPUTS = ("rgb", "depth", "opacity")
 PATHS = ("orbit", "spiral", "interpolate", "test")
@@ -184,54 +186,39 @@ def camera_path(scene: SceneData, path: str, n_frames: Optional[int] = None,
 
 # ---------------------------------------------------------------- panels
 
-def _render(run: VideoRun, cams: Cameras, index: int, background: Tensor, chunk: int) -> dict:
+def _render(run: VideoRun, cams: Cameras, index: int, background: Tensor, chunk: int, opaque: bool = False) -> dict:
     m = run.model
     with torch.inference_mode():
-        return render_image(m.field, m.sampler, cams, index, background, chunk=chunk, amp=run.amp)
+        return render_image(m.field, m.sampler, cams, index, eval_background(m.field, background, opaque),
+                            chunk=chunk, amp=run.amp)
 
 
 def depth_range(runs: Sequence[VideoRun], cams: Cameras, background: Tensor, chunk: int,
-                n_probe: int = PROBE_FRAMES, side: int = PROBE_SIDE) -> tuple[float, float]:
-    """(lo, hi): 2nd and 98th percentile of depth where opacity > 0.5, over `n_probe` evenly spaced
-    frames rendered with the longest side `side` pixels, all runs together."""
+                n_probe: int = PROBE_FRAMES, side: int = PROBE_SIDE, opaque: bool = False) -> tuple[float, float]:
+    """(lo, hi): 2nd and 98th percentile of depth (disparity, up to 0, for unbounded scenes) where opacity
+    > 0.5, over `n_probe` evenly spaced frames rendered with the longest side `side` pixels, all runs together."""
     scale = min(1.0, side / max(cams.width, cams.height))
     small = rescale_cameras(cams, (max(1, round(cams.width * scale)), max(1, round(cams.height * scale))))
     frames = sorted({int(round(i)) for i in np.linspace(0, len(cams) - 1, min(n_probe, len(cams)))})
     depths, weak = [], []
     for run in runs:
         for i in frames:
-            out = _render(run, small, i, background, chunk)
-            depths.append(out["depth"][out["opacity"] > 0.5].flatten())
-            weak.append(out["depth"][out["opacity"] > 0.05].flatten())
+            out = _render(run, small, i, background, chunk, opaque)
+            value = depth_value(out["depth"], run.model.field.space.contracted)
+            depths.append(value[out["opacity"] > 0.5].flatten())
+            weak.append(value[out["opacity"] > 0.05].flatten())
     d = torch.cat(depths)
     if d.numel() < 16:  # a nearly transparent field (barely trained): take what is there
         d = torch.cat(weak)
     if d.numel() < 16:
         m = runs[0].model
-        return float(m.near), float(m.far)
+        return (-1.0 / float(m.near), 0.0) if m.field.space.contracted else (float(m.near), float(m.far))
     lo, hi = torch.quantile(d.float(), torch.tensor([0.02, 0.98])).tolist()
+    if runs[0].model.field.space.contracted:
+        hi = 0.0  # disparity: the range ends at infinity
     if not hi > lo:
         hi = lo + max(1e-3, abs(lo) * 1e-3)
     return lo, hi
-
-
-def colormap_lut(name: str = "turbo") -> Tensor:
-    """256-entry uint8 RGB lookup table [256, 3] of a matplotlib colormap."""
-    import matplotlib  # noqa: PLC0415 (slow import, only needed for depth)
-
-    try:
-        cmap = matplotlib.colormaps[name]
-    except KeyError:
-        raise UserError(f"colormap {name!r} is unknown to matplotlib; use e.g. turbo or viridis") from None
-    return torch.from_numpy(cmap(np.linspace(0.0, 1.0, 256), bytes=True)[:, :3].copy())
-
-
-def colorize_depth(depth: Tensor, opacity: Tensor, lo: float, hi: float, lut: Tensor) -> Tensor:
-    """depth, opacity [H, W] → uint8 [H, W, 3]: near = low end of the colormap, faded to black
-    where the field is transparent (the depth of a ray that hits nothing means nothing)."""
-    t = ((depth.float() - lo) / (hi - lo)).nan_to_num(0.0).clamp(0, 1)
-    rgb = lut[(t * 255 + 0.5).to(torch.long)]  # [H, W, 3] uint8
-    return (rgb.float() * opacity.float().clamp(0, 1)[..., None] + 0.5).to(torch.uint8)
 
 
 def to_u8(x: Tensor) -> Tensor:
@@ -241,7 +228,7 @@ def to_u8(x: Tensor) -> Tensor:
 
 
 def panels(out: dict, outputs: Sequence[str], depth_lo_hi: Optional[tuple[float, float]],
-           lut: Optional[Tensor]) -> dict[str, np.ndarray]:
+           lut: Optional[Tensor], disparity: bool = False) -> dict[str, np.ndarray]:
     """render_image's output → {output name: uint8 [H, W, 3] numpy}."""
     res = {}
     for name in outputs:
@@ -250,7 +237,7 @@ def panels(out: dict, outputs: Sequence[str], depth_lo_hi: Optional[tuple[float,
         elif name == "opacity":
             img = to_u8(out["opacity"])
         else:
-            img = colorize_depth(out["depth"], out["opacity"], *depth_lo_hi, lut)
+            img = colorize_depth(depth_value(out["depth"], disparity), out["opacity"], *depth_lo_hi, lut)
         res[name] = np.ascontiguousarray(img.numpy())
     return res
 
@@ -371,8 +358,9 @@ class FrameWriter:
 
 def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike, *, background: Tensor,
                  fps: float = DEFAULT_FPS, outputs: Sequence[str] = ("rgb",), chunk: Optional[int] = None,
-                 colormap: str = "turbo", progress: bool = True) -> dict:
-    """Render every camera of `cams` with every run and write the video / PNG folder `out`.
+                 colormap: str = "turbo", progress: bool = True, opaque: bool = False) -> dict:
+    """Render every camera of `cams` with every run and write the video / PNG folder `out`. opaque: the
+    scene's photos are opaque (runs with a learned background then composite over it).
 
     Returns {"frames", "seconds", "fps", "out", "resolution", "outputs", "depth_range"}; seconds
     cover the depth probe, rendering and encoding."""
@@ -389,7 +377,7 @@ def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike
     t0 = time.perf_counter()
     lo_hi, lut = None, None
     if "depth" in outputs:
-        lo_hi = depth_range(runs, cams, background, chunk)
+        lo_hi = depth_range(runs, cams, background, chunk, opaque=opaque)
         lut = colormap_lut(colormap)
     bar = None
     if progress:
@@ -401,7 +389,8 @@ def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike
             for i in range(len(cams)):
                 per_run = []  # [run][output] uint8 panels; floats are dropped as soon as converted
                 for run in runs:
-                    p = panels(_render(run, cams, i, background, chunk), outputs, lo_hi, lut)
+                    p = panels(_render(run, cams, i, background, chunk, opaque), outputs, lo_hi, lut,
+                               disparity=run.model.field.space.contracted)
                     if compare:
                         draw_label(p[outputs[0]], run.label)
                         if kind == "dir":
@@ -453,4 +442,4 @@ def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Opti
     if out is None:
         out = Path(run_dir) / "videos" / f"{name}{'-compare' if compare else ''}.mp4"
     return render_video(runs, cams, out, background=scene.background, fps=fps or file_fps or DEFAULT_FPS,
-                        outputs=outputs, chunk=chunk, progress=progress)
+                        outputs=outputs, chunk=chunk, progress=progress, opaque=not scene.train.has_alpha)

@@ -253,7 +253,7 @@ def test_colmap_scene_loads(tmp_path):
     model = small_model()
     root = write_scene(tmp_path / "scene", model)
     assert detect_format(root) == "colmap"
-    scene = load_scene(SceneConfig(name="c", path=str(root)))
+    scene = load_scene(SceneConfig(name="c", path=str(root), kind="object"))  # the points-based object box
     assert scene.source_format == "colmap"
     assert scene.test.names == ["img_00.png", "img_08.png"] and len(scene.train) == 8
     by_name = {im.name: im for im in model.images.values()}
@@ -274,6 +274,11 @@ def test_colmap_scene_loads(tmp_path):
     cheb = ((centres - (lo + hi) / 2).abs() / half).max(-1).values
     assert (cheb > 1).all() and (cheb <= 2 ** (scene.grid_levels - 1)).all()
     assert 0 < scene.near < scene.far
+    # Opaque photos by default: unbounded, the region of interest at the same focus.
+    unbounded = load_scene(SceneConfig(name="c", path=str(root)))
+    assert unbounded.kind == "unbounded" and unbounded.grid_levels == 1
+    np.testing.assert_allclose(((unbounded.aabb[:3] + unbounded.aabb[3:]) / 2).double().numpy(), [0.1, 0.0, 0.1],
+                               atol=1e-3)
     # downscale halves the intrinsics and the images
     half_scene = load_scene(SceneConfig(name="c", path=str(root), downscale=2))
     assert half_scene.train.images.shape[1:3] == (H // 2, W // 2)

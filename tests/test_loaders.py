@@ -108,10 +108,13 @@ def test_blender_loads_splits_images_and_cameras(tmp_path):
     torch.testing.assert_close(cams.cy, torch.full((3,), H / 2))
     assert cams.distortion is None and (cams.width, cams.height) == (W, H)
     torch.testing.assert_close(cams.c2w[2].double(), torch.tensor(pose(2), dtype=torch.float64)[:3], atol=1e-6, rtol=0)
-    # NeRF-synthetic defaults.
-    assert scene.aabb.tolist() == [-1.5, -1.5, -1.5, 1.5, 1.5, 1.5]
-    assert (scene.near, scene.far, scene.grid_levels) == (2.0, 6.0, 1)
-    assert scene.background.tolist() == [1.0, 1.0, 1.0]
+    # No box given: the visual hull of the masks (random test images: nearly the frustums' overlap),
+    # around the cameras' focus; near / far bracket it from every camera.
+    assert "visual hull" in scene.meta["box_rule"] and scene.kind == "object"
+    box = scene.aabb
+    assert (box[:3] < box[3:]).all() and (box.abs() < 6).all()
+    assert 0 < scene.near < scene.far
+    assert scene.grid_levels == 1 and scene.background.tolist() == [1.0, 1.0, 1.0]
     assert "transforms_test.json" in scene.split_note
 
 
@@ -157,9 +160,21 @@ def test_blender_downscale_premultiplied_area(tmp_path):
 
 # --- instant-ngp -----------------------------------------------------------------------------------
 
+def test_ngp_opaque_photos_are_an_unbounded_scene_around_the_cameras_focus(tmp_path):
+    scene = load(write_ngp(tmp_path / "fox", n=10))
+    assert scene.kind == "unbounded" and scene.grid_levels == 1
+    # The cameras circle the origin at radius 4 (height 1) looking at it: the region of interest is
+    # centred there, as wide as they frame at their distance (half-size sqrt(17) x tan(half fov)).
+    centre = (scene.aabb[:3] + scene.aabb[3:]) / 2
+    assert centre.abs().max() < 1e-3
+    half_fov = math.atan(min(W / (2 * 7.0), H / (2 * 6.5)))
+    assert float(scene.aabb[3] - centre[0]) == pytest.approx(math.sqrt(17) * math.tan(half_fov), rel=1e-3)
+    assert scene.far > 1000 * 4 and scene.near == pytest.approx(0.05 * float(scene.aabb[3] - scene.aabb[0]), rel=1e-4)
+
+
 def test_ngp_loads_intrinsics_distortion_and_box(tmp_path):
     root = write_ngp(tmp_path / "fox", n=10)
-    scene = load(root)
+    scene = load(root, kind="object")  # instant-ngp's box, as for RGBA captures
     assert scene.source_format == "ngp"
     all_names = sorted(scene.train.names + scene.test.names)
     assert all_names == [f"images/{i:04d}.png" for i in range(10)]
@@ -188,7 +203,7 @@ def test_ngp_loads_intrinsics_distortion_and_box(tmp_path):
 
 def test_ngp_scale_offset_define_box(tmp_path):
     root = write_ngp(tmp_path / "s", top={"scale": 0.5, "offset": [0.5, 0.25, 1.0], "aabb_scale": 1})
-    scene = load(root)
+    scene = load(root, kind="object")
     # World p maps to p * 0.5 + offset; the unit cube is centred at (0.5 - offset) / 0.5, half-size 1.
     torch.testing.assert_close(scene.aabb, torch.tensor([-1.0, -0.5, -2.0, 1.0, 1.5, 0.0]))
     assert scene.grid_levels == 1

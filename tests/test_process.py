@@ -243,7 +243,7 @@ def test_photos_register_and_match_known_poses(processed_photos, photo_set):
 def test_processed_scene_box_and_loading(processed_photos):
     """The written scene loads (auto format = ngp), the split counts agree, the box sits on the subject."""
     out, report = processed_photos
-    scene = load_scene(SceneConfig(name="p", path=str(out)))
+    scene = load_scene(SceneConfig(name="p", path=str(out), kind="object"))  # the box process.py wrote
     assert scene.source_format == "ngp"
     n = report["registered"]
     assert len(scene.test) == len(range(0, n, 8)) and len(scene.train) + len(scene.test) == n

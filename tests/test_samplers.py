@@ -5,7 +5,7 @@ import math
 import torch
 
 from nerf_ff.samplers import OccupancyGrid, ray_aabb, uniform_sampling
-from nerf_ff.samplers.occupancy import _StepSchedule
+from nerf_ff.samplers.schedule import StepSchedule
 
 BOX = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0])
 
@@ -82,7 +82,7 @@ def test_cascade_levels_cover_larger_box():
 
 
 def test_cone_schedule_is_monotone_and_inverts():
-    s = _StepSchedule(0.01, 0.05)
+    s = StepSchedule(0.01, 0.05)
     t = torch.linspace(0.01, 50, 1000)
     torch.testing.assert_close(s.t_of_s(s.s_of_t(t)), t, rtol=1e-5, atol=1e-6)
     steps = s.t_of_s(torch.arange(0.0, 300.0) + 1) - s.t_of_s(torch.arange(0.0, 300.0))

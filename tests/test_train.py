@@ -3,6 +3,7 @@ seeds are exact on the CPU."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY_RUN
@@ -44,7 +45,14 @@ def test_loss_falls_and_outputs_written(tmp_path, scene):
     assert metrics["lpips"] is None and metrics["sigma"] == 1.0 and metrics["steps"] == 60
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["psnr"] == metrics["psnr"] and len(on_disk["per_view"]) == 3
-    assert len(list((tmp_path / "eval").glob("*.png"))) == 3 and (tmp_path / "eval" / "per_view.csv").is_file()
+    assert len(list((tmp_path / "eval").glob("[0-9][0-9][0-9].png"))) == 3
+    assert (tmp_path / "eval" / "per_view.csv").is_file()
+    # Depth beside the RGB: a picture and the numbers, on the objects' side of the scene (cameras at
+    # radius 3.6 around objects within ~1 of the origin).
+    assert len(list((tmp_path / "eval").glob("*_depth.png"))) == 3
+    depth = np.load(tmp_path / "eval" / "000_depth.npy")
+    assert depth.shape == (24, 24) and depth.dtype == np.float16
+    assert all(r["depth_median"] is None or 2.0 < r["depth_median"] < 5.5 for r in metrics["per_view"])
 
 
 def test_same_seed_same_bits_and_resume_is_exact(tmp_path, scene):

@@ -3,8 +3,11 @@
 Each file holds `camera_angle_x` (horizontal field of view, radians) and frames with `file_path`
 (relative, '.png' appended when it has no extension) and `transform_matrix` (camera-to-world,
 OpenGL axes — our convention, used as is). Principal point at the image centre.
-Defaults for the synthetic scenes (each overridden by the scene config when set): box [-1.5, 1.5]^3,
-near 2, far 6, one occupancy-grid level, white evaluation background.
+Defaults (each overridden by the scene config when set): the box is the visual hull of the training
+views' alpha masks (`bounds.object_box`; for lego about [-0.7, 0.7] x [-1.2, 1.2] x [-0.4, 1.1]),
+near / far the closest and farthest the cameras are from it, one occupancy-grid level, white
+evaluation background. NeRF-synthetic's customary box [-1.5, 1.5]^3 with near 2, far 6 is what
+scenes/lego.yaml states for the paper protocols.
 """
 
 from __future__ import annotations
@@ -19,14 +22,13 @@ import torch
 
 from ..config import SceneConfig
 from ..errors import UserError
+from .bounds import near_far_for_box, object_box
 from .cameras import Cameras
 from .images import load_images
 from .scene import SceneData, Split, every_nth_split
 from .transforms import frame_image_path, number, parse_pose, read_transforms
 
 SPLITS = ("train", "val", "test")
-DEFAULT_AABB = [-1.5, -1.5, -1.5, 1.5, 1.5, 1.5]
-DEFAULT_NEAR, DEFAULT_FAR = 2.0, 6.0
 
 
 def load_blender(root: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = None) -> SceneData:
@@ -70,17 +72,28 @@ def load_blender(root: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] =
         out["test"] = out["val"] if "val" in wanted else out.pop("val")
 
     note += f"; {len(out['train'])} train / {len(out['test'])} test views"
+    meta = {"downscale": cfg.downscale, "folder": str(root)}
+    if cfg.kind == "unbounded":
+        from .ngp import captured_scene  # noqa: PLC0415 (the captured scenes' ROI, near and far rules)
+
+        return captured_scene(cfg, out, None, 1, note, "blender", meta)
+    if cfg.aabb is not None:
+        box, meta["box_rule"] = np.asarray(cfg.aabb, dtype=np.float64), "scene.aabb"
+    else:
+        box, meta["box_rule"] = object_box(out["train"].cameras, out["train"].images)
+    centres = Cameras.cat([out["train"].cameras, out["test"].cameras]).c2w[:, :, 3].double().numpy()
+    near, far = near_far_for_box(box, centres)
     return SceneData(
         name=cfg.name,
         splits=out,
-        aabb=torch.tensor(cfg.aabb if cfg.aabb is not None else DEFAULT_AABB, dtype=torch.float32),
-        near=float(cfg.near) if cfg.near is not None else DEFAULT_NEAR,
-        far=float(cfg.far) if cfg.far is not None else DEFAULT_FAR,
+        aabb=torch.tensor(box, dtype=torch.float32),
+        near=float(cfg.near) if cfg.near is not None else near,
+        far=float(cfg.far) if cfg.far is not None else far,
         background=torch.tensor(cfg.background, dtype=torch.float32),
         grid_levels=cfg.grid_levels if cfg.grid_levels is not None else 1,
         split_note=note,
         source_format="blender",
-        meta={"downscale": cfg.downscale, "folder": str(root)},
+        meta=meta,
     )
 
 

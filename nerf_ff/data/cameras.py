@@ -54,6 +54,15 @@ class Cameras:
         return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion)
 
     @staticmethod
+    def cat(cams: "list[Cameras]") -> "Cameras":
+        """One set of cameras of the same image size (missing distortion becomes zeros)."""
+        dist = None
+        if any(c.distortion is not None for c in cams):
+            dist = torch.cat([c.distortion if c.distortion is not None else torch.zeros(len(c), 4) for c in cams])
+        f = lambda name: torch.cat([getattr(c, name) for c in cams])  # noqa: E731
+        return Cameras(f("c2w"), f("fx"), f("fy"), f("cx"), f("cy"), cams[0].width, cams[0].height, dist)
+
+    @staticmethod
     def from_fov(c2w: Tensor, width: int, height: int, fov_x: float) -> "Cameras":
         """Ideal pinholes centred on the image, as in NeRF-synthetic (`camera_angle_x`)."""
         n = c2w.shape[0]

@@ -18,13 +18,10 @@ used as stored. Lens models: SIMPLE_PINHOLE (f cx cy), PINHOLE (fx fy cx cy), SI
 radial-tangential model of cameras.py with some coefficients zero. Other models (fisheye,
 FULL_OPENCV, ...) are rejected: their extra coefficients would otherwise be silently dropped.
 
-Scene box (`scene_bounds`, shared with process.py). The centre is the point closest to all optical
-axes when the cameras converge on one (an orbit), else the centre of the sparse points' 5th-95th
-percentile box (a forward-facing capture). The box is a cube around it whose half-size is the
-smaller of (a) the Chebyshev radius holding the central 90% of the sparse points and (b) the half-width
-the cameras frame at their median distance from the centre (distance x tan(half the narrower field
-of view)): the subject, not the whole room behind it. The occupancy-grid cascades (`cascade_levels`,
-each doubling the box) extend it to cover every camera and 95% of the points.
+Scene box: for an unbounded scene (opaque photos, the usual case) the region of interest of the
+cameras (`bounds.roi_from_cameras`, the same rule as for transforms.json, so the two layouts of one
+capture agree); for an object scene (`scene.kind: object`) `bounds.scene_bounds`, which also uses
+the sparse points, with `bounds.cascade_levels` occupancy cascades around it.
 
 `load_colmap` reads `sparse/0` (or `sparse/`, or the sub-model of sparse/ with the most images)
 plus `images/`, keeps COLMAP's world frame (no re-centring: the box is computed in it), and holds
@@ -44,6 +41,7 @@ import torch
 
 from ..config import SceneConfig
 from ..errors import UserError
+from .bounds import cascade_levels, scene_bounds
 from .cameras import Cameras
 from .images import load_images
 from .scene import SceneData, Split, every_nth_split
@@ -54,9 +52,6 @@ MODELS = {0: ("SIMPLE_PINHOLE", 3), 1: ("PINHOLE", 4), 2: ("SIMPLE_RADIAL", 4), 
           9: ("RADIAL_FISHEYE", 5), 10: ("THIN_PRISM_FISHEYE", 12), 11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16)}
 MODEL_IDS = {name: i for i, (name, _) in MODELS.items()}
 SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
-POINTS_CENTRAL = 0.90
-"""Fraction of the sparse points the scene box is sized to hold (before the camera-view cap)."""
-MAX_AABB_SCALE = 128  # instant-ngp's largest aabb_scale
 
 
 @dataclass
@@ -341,60 +336,11 @@ def to_cameras(model: SparseModel, images: Sequence[ColmapImage]) -> Cameras:
     return Cameras(c2w, t(0), t(1), t(2), t(3), int(w), int(h), dist)
 
 
-# --------------------------------------------------------------------------- scene box
-
-def focus_point(centres: np.ndarray, forward: np.ndarray) -> Optional[np.ndarray]:
-    """The point closest (least squares) to all optical axes, or None when the cameras do not
-    converge on one (axes nearly parallel, or the point behind most cameras).
-    centres [N, 3], forward [N, 3] unit viewing directions."""
-    proj = np.eye(3)[None] - forward[:, :, None] * forward[:, None, :]  # [N, 3, 3]
-    A, b = proj.mean(0), (proj @ centres[:, :, None]).mean(0)[:, 0]
-    if np.linalg.eigvalsh(A)[0] < 0.02:  # all axes within ~8 degrees of one direction: forward-facing
-        return None
-    p = np.linalg.solve(A, b)
-    in_front = ((p - centres) * forward).sum(-1) > 0
-    return p if in_front.mean() > 0.75 else None
-
-
-def scene_bounds(points: np.ndarray, centres: np.ndarray, forward: np.ndarray,
-                 half_fov: float) -> tuple[np.ndarray, float, dict]:
-    """Cube (centre [3], half-size) around the subject, by the rule in the module docstring.
-
-    points [P, 3] sparse points, centres [N, 3] and forward [N, 3] the cameras, half_fov (radians)
-    half the narrower field of view. Also returns the facts behind the choice (for reports).
-    """
-    if len(points) < 4:
-        raise UserError(f"the sparse model has only {len(points)} 3D points, too few to place the scene box; "
-                        "re-run SfM with more overlapping, textured images")
-    focus = focus_point(centres, forward)
-    if focus is not None:
-        centre, rule = focus, "optical axes"
-    else:
-        lo, hi = np.percentile(points, [5, 95], axis=0)
-        centre, rule = (lo + hi) / 2, "points box"
-    r_points = float(np.quantile(np.abs(points - centre).max(-1), POINTS_CENTRAL))
-    cam_dist = float(np.median(np.linalg.norm(centres - centre, axis=-1)))
-    r_view = cam_dist * math.tan(half_fov)
-    half = min(r_points, r_view) if r_view > 0 else r_points
-    if not half > 0:
-        raise UserError("the sparse points collapse to one spot, so no scene box fits; re-run SfM")
-    facts = {"centre_rule": rule, "half_points90": r_points, "half_view": r_view, "camera_distance": cam_dist}
-    return centre, half, facts
-
-
-def cascade_levels(centre: np.ndarray, half: float, centres: np.ndarray, points: np.ndarray) -> int:
-    """Occupancy cascades (1 + log2 aabb_scale) whose outermost box holds every camera and 95% of the
-    points, with a 10% margin; at most 1 + log2(MAX_AABB_SCALE)."""
-    reach = max(np.abs(centres - centre).max(), np.quantile(np.abs(points - centre).max(-1), 0.95)) * 1.1
-    levels = 1 + max(0, math.ceil(math.log2(max(reach / half, 1.0)) - 1e-9))
-    return min(levels, 1 + int(math.log2(MAX_AABB_SCALE)))
-
-
 # --------------------------------------------------------------------------- loading
 
 def load_colmap(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = None) -> SceneData:
     """Load a COLMAP scene folder (sparse model + images/) as SceneData; see the module docstring."""
-    from .ngp import captured_scene  # the same box, near and far rules as instant-ngp scenes
+    from .ngp import captured_scene, scene_kind  # the same box, near and far rules as instant-ngp scenes
 
     folder = Path(folder)
     model_dir = find_model(folder)
@@ -431,10 +377,14 @@ def load_colmap(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
     c2w = all_cams.c2w.double().numpy()  # [N, 3, 4]
     centres, forward = c2w[:, :, 3], -c2w[:, :, 2]
     fov = 2 * math.atan(min(all_cams.width / (2 * float(all_cams.fx.max())), all_cams.height / (2 * float(all_cams.fy.max()))))
-    centre, half, facts = scene_bounds(model.points.xyz, centres, forward, fov / 2)
-    levels = cascade_levels(centre, half, centres, model.points.xyz)
+    box, levels, facts = None, 1, {}
+    if scene_kind(cfg, out) == "object":  # unbounded scenes take the cameras' region of interest
+        centre, half, facts = scene_bounds(model.points.xyz, centres, forward, fov / 2)
+        levels = cascade_levels(centre, half, centres, model.points.xyz)
+        box = np.concatenate([centre - half, centre + half])
     note = (f"test split: COLMAP defines none, so after sorting images by name every {cfg.test_every}th "
             f"(0, {cfg.test_every}, ...) is held out; {len(train)} train / {len(test)} test views")
-    return captured_scene(cfg, out, np.concatenate([centre - half, centre + half]), levels, centres, note, "colmap",
+    return captured_scene(cfg, out, box, levels, note, "colmap",
                           {"model": str(model_dir), "n_images": len(images), "n_points3D": len(model.points.ids),
-                           "downscale": cfg.downscale, "distortion": all_cams.distortion is not None, **facts})
+                           "downscale": cfg.downscale, "distortion": all_cams.distortion is not None, **facts},
+                          points=model.points.xyz)

@@ -5,7 +5,9 @@ else `camera_angle_x` / `camera_angle_y`; `cx`, `cy` (default the image centre);
 image size, and they must match it); distortion `k1 k2 p1 p2` (OpenCV radial-tangential). Other lens
 models (fisheye, k3+) are rejected, never ignored. Poses stay in the file's world frame (OpenGL c2w).
 
-Scene box. instant-ngp maps a world point p into its unit cube by p * scale + offset (file keys,
+Scene kind and box. Opaque photos make an unbounded scene: its box is the cameras' region of interest
+(`bounds.roi_from_cameras`; instant-ngp's own box below is not used, so a file's units do not matter) and
+space beyond it is contracted (space.py). RGBA frames make an object scene with instant-ngp's box: instant-ngp maps a world point p into its unit cube by p * scale + offset (file keys,
 defaults 0.33 and 0.5 per axis; applied before its axis permutation, so per world axis). Its unit
 cube is therefore the world box centred at (0.5 - offset) / scale with half-size 0.5 / scale: that
 is our `aabb`. `aabb_scale` (a power of two) widens the region instant-ngp models; our occupancy-grid
@@ -27,6 +29,7 @@ import torch
 
 from ..config import SceneConfig
 from ..errors import UserError
+from .bounds import roi_from_cameras
 from .cameras import Cameras
 from .images import IMAGE_SUFFIXES, load_images
 from .scene import SceneData, Split, every_nth_split
@@ -36,6 +39,8 @@ NGP_SCALE = 0.33
 NGP_OFFSET = 0.5
 NEAR_FRACTION = 0.05
 """near = this fraction of the (mean) box side."""
+UNBOUNDED_FAR = 1000.0
+"""far of an unbounded scene, in units of (farthest camera from the ROI centre + ROI side)."""
 
 PINHOLE_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL", "PERSPECTIVE")
 UNSUPPORTED_COEFFS = ("k3", "k4", "k5", "k6")
@@ -83,20 +88,45 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
     levels = 1 + max(0, math.ceil(math.log2(aabb_scale) - 1e-9))
 
     dist_any = any(s.cameras.distortion is not None for s in out.values())
-    return captured_scene(cfg, out, ngp_box, levels, np.stack([f.pose[:, 3] for f in frames]), note, "ngp",
+    return captured_scene(cfg, out, ngp_box, levels, note, "ngp",
                           {"aabb_scale": aabb_scale, "scale": scale, "offset": offset.tolist(),
                            "ngp_box": ngp_box.tolist(), "n_frames": len(frames), "downscale": cfg.downscale,
                            "distortion": dist_any, "file": str(json_path)})
 
 
-def captured_scene(cfg: SceneConfig, splits: dict, box, levels: int, centres: np.ndarray, note: str,
-                   source_format: str, meta: dict) -> SceneData:
-    """SceneData of a captured scene (ngp, colmap): the box and cascade levels found in the data unless
-    the scene YAML sets them; near / far from the box and the camera centres [N, 3] unless set."""
+def scene_kind(cfg: SceneConfig, splits: dict) -> str:
+    """object | unbounded: the config's choice, else object for RGBA images, unbounded for opaque photos."""
+    return cfg.kind if cfg.kind != "auto" else ("object" if splits["train"].has_alpha else "unbounded")
+
+
+def captured_scene(cfg: SceneConfig, splits: dict, box, levels: int, note: str, source_format: str, meta: dict,
+                   points: Optional[np.ndarray] = None) -> SceneData:
+    """SceneData of a captured scene (ngp, colmap).
+
+    Kind (`scene.kind`, auto: unbounded for opaque photos, object for RGBA images). Unbounded: the box is
+    the region of interest of the cameras (`bounds.roi_from_cameras`, the same rule for every layout),
+    space beyond it is contracted, one grid level; far reaches UNBOUNDED_FAR ROI sizes past the cameras
+    (the contracted sampler spends few steps out there). Object: `box` and `levels` found by the
+    loader. Either way the scene YAML's aabb / grid_levels / near / far win; near defaults to
+    NEAR_FRACTION of the box side."""
+    all_cams = Cameras.cat([splits["train"].cameras, splits["test"].cameras])
+    centres = all_cams.c2w[:, :, 3].double().numpy()
+    kind = scene_kind(cfg, splits)
+    if kind == "unbounded":
+        centre, half, facts = roi_from_cameras(all_cams, points)
+        box, levels = np.concatenate([centre - half, centre + half]), 1
+        meta = {**meta, **facts}
     aabb = np.asarray(cfg.aabb if cfg.aabb is not None else box, dtype=np.float64)
-    levels = cfg.grid_levels if cfg.grid_levels is not None else levels
-    near = float(cfg.near) if cfg.near is not None else NEAR_FRACTION * float((aabb[3:] - aabb[:3]).mean())
-    far = float(cfg.far) if cfg.far is not None else _far_for(aabb, levels, centres)
+    levels = cfg.grid_levels if cfg.grid_levels is not None and kind == "object" else levels
+    side = float((aabb[3:] - aabb[:3]).mean())
+    near = float(cfg.near) if cfg.near is not None else NEAR_FRACTION * side
+    if cfg.far is not None:
+        far = float(cfg.far)
+    elif kind == "unbounded":
+        reach = float(np.linalg.norm(centres - (aabb[:3] + aabb[3:]) / 2, axis=-1).max())
+        far = UNBOUNDED_FAR * (reach + side)
+    else:
+        far = _far_for(aabb, levels, centres)
     if far <= near:
         raise UserError(f"scene near={near} is not below far={far}; fix scene.near / scene.far")
     return SceneData(
@@ -107,6 +137,7 @@ def captured_scene(cfg: SceneConfig, splits: dict, box, levels: int, centres: np
         far=far,
         background=torch.tensor(cfg.background, dtype=torch.float32),
         grid_levels=int(levels),
+        kind=kind,
         split_note=note,
         source_format=source_format,
         meta=meta,

@@ -32,7 +32,7 @@ Output (OUT):
 
 World frame. The poses are pre-transformed (a similarity applied to the whole model) and the file's
 `scale` / `offset` are instant-ngp's defaults 0.33 / 0.5, written out: world up (estimated from the
-cameras, `trajectories.estimate_up`) becomes +z; the scene-box centre of `colmap.scene_bounds` (the
+cameras, `trajectories.estimate_up`) becomes +z; the scene-box centre of `bounds.scene_bounds` (the
 point the cameras' axes converge on, else the sparse points' robust box centre) becomes the origin;
 and the scale makes that box's half-size 0.5 / 0.33, so the box is exactly instant-ngp's unit cube
 (ngp.py's aabb). The box holds the central 90% of the sparse points, capped at what the cameras
@@ -59,7 +59,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserError
-from .colmap import c2w_opengl, camera_intrinsics, cascade_levels, read_model, scene_bounds
+from .bounds import cascade_levels, scene_bounds
+from .colmap import c2w_opengl, camera_intrinsics, read_model
 from .images import IMAGE_SUFFIXES, downscale_image, read_image, scaled_size
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp")

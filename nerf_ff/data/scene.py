@@ -33,7 +33,9 @@ class SceneData:
     near: float
     far: float
     background: Tensor = field(default_factory=lambda: torch.ones(3))  # evaluation background
-    grid_levels: int = 1  # occupancy-grid cascades: level l covers the aabb scaled by 2^l
+    grid_levels: int = 1  # occupancy-grid cascades: level l covers the aabb scaled by 2^l (object kind)
+    kind: str = "object"  # object: bounded by aabb | unbounded: aabb is the region of interest, space
+    # beyond it is contracted (space.py)
     split_note: str = ""  # how the held-out split was chosen, written into reports
     source_format: str = ""
     meta: dict = field(default_factory=dict)  # loader-specific facts (e.g. ngp aabb_scale)

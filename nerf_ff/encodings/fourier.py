@@ -25,6 +25,7 @@ float32, even inside a bf16 autocast region.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -64,12 +65,30 @@ class FourierFeatures(Encoding):
         self.include_input = include_input
         self.in_dim = B.shape[1]
         self.out_dim = 2 * B.shape[0] + (self.in_dim if include_input else 0)
+        self.window: Optional[Tensor] = None  # [m] coarse-to-fine weights while annealing; None: all on
+
+    def set_anneal(self, progress: Optional[float]) -> None:
+        """Coarse-to-fine frequency annealing (BARF / Nerfies style, on |B| rows): with
+        level_i = log2(max(|b_i|, 1)) (octaves above one cycle per box) and c = progress * (max level + 1),
+        feature i is weighted (1 - cos(pi * clamp(c - level_i, 0, 1))) / 2: at progress 0 only x01 (with
+        include_input) passes, each octave fades in in turn, at progress >= 1 everything is on.
+        progress None switches annealing off."""
+        if progress is None or progress >= 1:
+            self.window = None
+            return
+        level = torch.log2(self.B.detach().norm(dim=1).clamp_min(1.0))  # [m]
+        c = max(progress, 0.0) * (float(level.max()) + 1)
+        self.window = 0.5 * (1 - torch.cos(math.pi * (c - level).clamp(0, 1)))
 
     def forward(self, x01: Tensor) -> Tensor:
         with torch.autocast(device_type=x01.device.type, enabled=False):
             x = x01.float()
             proj = (2 * math.pi) * (x @ self.B.t())  # [N, m], float32 for phase accuracy
             m = proj.shape[1]
+            if self.window is not None:
+                w = self.window.to(proj.device)
+                parts = [torch.sin(proj) * w, torch.cos(proj) * w] + ([x] if self.include_input else [])
+                return torch.cat(parts, dim=-1)
             if proj.requires_grad:  # learned B, or gradients wanted w.r.t. positions
                 parts = [torch.sin(proj), torch.cos(proj)] + ([x] if self.include_input else [])
                 return torch.cat(parts, dim=-1)  # [N, 2m (+ in_dim)]

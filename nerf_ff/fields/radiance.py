@@ -1,8 +1,9 @@
 """Radiance field: embedded position → MLP trunk → density (+ features) → colour head.
 
-    x [N,3] world ──normalise to box──► x01 ──position encoding──► trunk MLP ──► raw [N, 1+F]
+    x [N,3] world ──scene space (box, or contraction: space.py)──► x01 ──position encoding──► trunk MLP ──► raw [N, 1+F]
         density  sigma = exp(raw[:, 0] + bias)               (gradient-truncated exp)
         colour   rgb   = sigmoid(head([raw[:, 1:], dir_enc(d), a_img]))
+        background (optional, opaque photos)  sigmoid(bg_head(SH(d)))   behind everything, per ray
                  dir_enc only if view-dependent; a_img, the appearance code of the sample's training image,
                  only with appearance_dim > 0 (the mean code for any other camera)
 """
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..encodings import SphericalHarmonics, make_direction_encoding, make_position_encoding
+from ..space import SceneSpace
 from .mlp import MLP
 
 
@@ -38,10 +40,11 @@ def trunc_exp(x: Tensor) -> Tensor:
 
 
 class RadianceField(nn.Module):
-    def __init__(self, cfg: ModelConfig, aabb: Tensor, n_images: int = 0):
+    def __init__(self, cfg: ModelConfig, aabb: Tensor, n_images: int = 0, kind: str = "object"):
+        """aabb [6]: the object's box (kind object) or the region of interest (kind unbounded)."""
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("aabb", aabb.detach().clone().float())  # [6] normalisation box
+        self.space = SceneSpace(kind, aabb)
         self.pos_enc = make_position_encoding(cfg)
         self.trunk = MLP(self.pos_enc.out_dim, cfg.width, cfg.depth, 1 + cfg.geo_features)
         with torch.no_grad():
@@ -54,10 +57,29 @@ class RadianceField(nn.Module):
             nn.init.zeros_(self.appearance.weight)  # start as if every image looked the same
             head_in += cfg.appearance_dim
         self.head = MLP(head_in, cfg.color_width, cfg.color_depth, 3)
+        self.bg_enc = self.bg_head = None
+        if cfg.learned_background:  # colour where rays leave the field: a function of direction only
+            self.bg_enc = SphericalHarmonics(4)
+            self.bg_head = MLP(self.bg_enc.out_dim, 32, 1, 3)
+
+    def background(self, d: Tensor) -> Tensor:
+        """Learned background colour [R, 3] for unit directions d [R, 3] (learned_background only)."""
+        return torch.sigmoid(self.bg_head(self.bg_enc(d)).float())
+
+    @property
+    def aabb(self) -> Tensor:
+        return self.space.aabb
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        old = state_dict.pop(prefix + "aabb", None)  # checkpoints before the scene space kept only the box
+        if old is not None and prefix + "space.aabb" not in state_dict:
+            state_dict[prefix + "space.aabb"] = old
+            state_dict[prefix + "space.centre"] = (old[:3] + old[3:]) / 2
+            state_dict[prefix + "space.half_size"] = (old[3:] - old[:3]) / 2
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def normalise(self, x: Tensor) -> Tensor:
-        lo, hi = self.aabb[:3], self.aabb[3:]
-        return (x - lo) / (hi - lo)  # [N, 3], in [0,1] inside the box
+        return self.space.to_unit(x)  # [N, 3], in [0,1] inside the box / everywhere when contracted
 
     def _trunk(self, x: Tensor) -> Tensor:
         feats = self.pos_enc(self.normalise(x))

@@ -1,4 +1,5 @@
-from .occupancy import OccupancyGrid, ray_aabb
+from .occupancy import OccupancyGrid
+from .schedule import ray_aabb
 from .sampler import RaySampler
 from .uniform import uniform_sampling
 

@@ -4,11 +4,14 @@ The grid is a module with its state in buffers (so `state_dict` checkpoints it) 
 `update(step, density_fn)` refreshes cell occupancy from the field, and `sampling(...)` marches rays
 and returns packed samples `(ray_indices, t_starts, t_ends)`.
 
-Levels: level l covers the base box scaled by 2^l about its centre, each at `resolution`^3 cells;
-a point uses the finest level that contains it (instant-ngp's cascades, for `aabb_scale` > 1).
+Levels (object scenes): level l covers the base box scaled by 2^l about its centre, each at
+`resolution`^3 cells; a point uses the finest level that contains it (instant-ngp's cascades).
+Unbounded scenes: one level over the contracted unit cube of `SceneSpace` (space.py), which holds all
+of space; cells far out cover huge world volumes, and a marching step there is as long (schedule.py).
 
 Marching: a ray is cut into steps of `step` (the base-box diagonal / render_steps); with
-`cone_angle` > 0 the step grows as t * cone_angle beyond that (far space needs less detail). A
+`cone_angle` > 0 the step grows as t * cone_angle beyond that (far space needs less detail), and in
+contracted space it grows outside the region of interest as the contraction shrinks space. A
 step is kept when its midpoint lies in an occupied cell. With `sigma_fn`, the kept steps are then
 evaluated without gradients and those behind an opaque surface (transmittance < early_stop_eps)
 or nearly transparent (alpha < alpha_threshold) are dropped, so the field is trained where it is
@@ -24,53 +27,20 @@ import torch
 from torch import Tensor, nn
 
 from ..packed import exclusive_sum_per_ray
+from ..space import SceneSpace
+from .schedule import ContractedSchedule, StepSchedule, ray_aabb
 
 SigmaFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (t_starts, t_ends, ray_indices) -> sigmas
 
 
-def ray_aabb(rays_o: Tensor, rays_d: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor]:
-    """Entry and exit distances [R] of rays through a box; t_far < t_near where a ray misses."""
-    inv = 1.0 / torch.where(rays_d.abs() < 1e-12, torch.full_like(rays_d, 1e-12), rays_d)
-    t0 = (aabb[:3] - rays_o) * inv
-    t1 = (aabb[3:] - rays_o) * inv
-    t_near = torch.minimum(t0, t1).amax(-1)
-    t_far = torch.maximum(t0, t1).amin(-1)
-    return t_near, t_far
-
-
-class _StepSchedule:
-    """Map between distance t and a 'step coordinate' s in which every step has length 1.
-
-    Constant steps of `step` up to t1 = step / cone_angle, then geometric steps t * cone_angle:
-        s(t) = t / step                                  (t <= t1)
-        s(t) = t1 / step + log(t / t1) / log(1 + cone)   (t >  t1)
-    """
-
-    def __init__(self, step: float, cone_angle: float):
-        self.step, self.cone = step, cone_angle
-        self.t1 = step / cone_angle if cone_angle > 0 else math.inf
-        self.s1 = self.t1 / step if cone_angle > 0 else math.inf
-        self.log1p = math.log1p(cone_angle) if cone_angle > 0 else 1.0
-
-    def s_of_t(self, t: Tensor) -> Tensor:
-        if self.cone <= 0:
-            return t / self.step
-        lin = t / self.step
-        geo = self.s1 + torch.log(t.clamp_min(self.t1) / self.t1) / self.log1p
-        return torch.where(t <= self.t1, lin, geo)
-
-    def t_of_s(self, s: Tensor) -> Tensor:
-        if self.cone <= 0:
-            return s * self.step
-        lin = s * self.step
-        geo = self.t1 * torch.exp((s.clamp_min(self.s1) - self.s1) * self.log1p)
-        return torch.where(s <= self.s1, lin, geo)
-
-
 class OccupancyGrid(nn.Module):
-    def __init__(self, aabb: Tensor, resolution: int = 128, levels: int = 1):
+    def __init__(self, aabb: Tensor, resolution: int = 128, levels: int = 1, space: Optional[SceneSpace] = None):
+        """aabb [6]: the object's box (level 0), or the ROI of an unbounded `space` (one level)."""
         super().__init__()
         aabb = aabb.detach().clone().float()
+        self.space = space if space is not None and space.contracted else None  # None: world-space cascades
+        if self.space is not None:
+            levels = 1
         self.resolution, self.levels = int(resolution), int(levels)
         center, half = (aabb[:3] + aabb[3:]) / 2, (aabb[3:] - aabb[:3]) / 2
         aabbs = torch.stack([torch.cat([center - half * 2**lvl, center + half * 2**lvl]) for lvl in range(levels)])
@@ -105,6 +75,10 @@ class OccupancyGrid(nn.Module):
         """Finest level containing each point, its flat cell index, and whether it is inside."""
         R = self.resolution
         base = self.aabbs[0]
+        if self.space is not None:  # contracted: every point is inside the unit cube
+            ijk = (self.space.to_unit(x) * R).long().clamp(0, R - 1)
+            flat = (ijk[:, 0] * R + ijk[:, 1]) * R + ijk[:, 2]
+            return torch.zeros_like(flat), flat, torch.ones_like(flat, dtype=torch.bool)
         if self.levels == 1:  # common case, no level search
             u = (x - base[:3]) / (base[3:] - base[:3])
             inside = ((u >= 0) & (u <= 1)).all(-1)
@@ -137,6 +111,8 @@ class OccupancyGrid(nn.Module):
         level = flat // (R**3)
         jitter = torch.rand(flat.shape[0], 3, device=flat.device, generator=gen)
         u = (torch.stack([i, j, k], -1).float() + jitter) / R
+        if self.space is not None:
+            return self.space.from_unit(u)
         box = self.aabbs[level]
         return box[:, :3] + u * (box[:, 3:] - box[:, :3])
 
@@ -160,9 +136,13 @@ class OccupancyGrid(nn.Module):
         for start in range(0, cells.numel(), chunk):
             c = cells[start:start + chunk]
             x = self._cell_points(c, gen)
-            level = c // self.resolution**3
-            # Coarser cascades are marched with longer steps: scale the opacity estimate alike.
-            opacity = density_fn(x).float() * step_size * (2.0 ** level.float())
+            # Coarser cascades, and contracted space beyond the ROI, are marched with longer steps:
+            # scale the opacity estimate alike.
+            if self.space is not None:
+                scale = self.space.step_scale(x)
+            else:
+                scale = 2.0 ** (c // self.resolution**3).float()
+            opacity = density_fn(x).float() * step_size * scale
             self.occs[c] = torch.maximum(self.occs[c] * ema_decay, opacity)
         positive = self.occs[self.occs > 0]
         mean = positive.mean() if positive.numel() else torch.zeros((), device=device)
@@ -201,28 +181,33 @@ class OccupancyGrid(nn.Module):
                  ) -> tuple[Tensor, Tensor, Tensor]:
         """March rays [R,3] through the occupied cells. Returns ray_indices [S], t_starts [S], t_ends [S].
 
-        Step boundaries sit at s_near + offset + m (integer m, s the step coordinate of _StepSchedule);
+        Step boundaries sit at s_near + offset + m (integer m, s the step coordinate of the schedule, schedule.py);
         step k spans boundaries k-1 and k, clipped to [s_near, s_far]. With `coarse`, groups of F steps
         that lie wholly in empty coarse cells are dropped before the per-step test (same result, fewer
         candidates); `sigma_fn` then removes samples hidden behind opaque ones (`visible_samples`)."""
         n_rays, device = rays_o.shape[0], rays_o.device
-        t_near, t_far = ray_aabb(rays_o, rays_d, self.outer_aabb)
-        t_near = t_near.clamp_min(near)
-        t_far = t_far.clamp_max(far)
-        sched = _StepSchedule(step, cone_angle)
-        s_near, s_far = sched.s_of_t(t_near), sched.s_of_t(t_far)
+        rays = torch.arange(n_rays, device=device)
+        if self.space is not None:  # contracted: the whole ray, steps growing outside the ROI
+            t_near = torch.full((n_rays,), float(near), device=device)
+            t_far = torch.full((n_rays,), float(far), device=device)
+            sched = ContractedSchedule.for_rays(rays_o, rays_d, self.aabbs[0], t_near, t_far, step)
+        else:
+            t_near, t_far = ray_aabb(rays_o, rays_d, self.outer_aabb)
+            t_near = t_near.clamp_min(near)
+            t_far = t_far.clamp_max(far)
+            sched = StepSchedule(step, cone_angle)
+        s_near, s_far = sched.s_of_t(t_near, rays), sched.s_of_t(t_far, rays)
         offset = torch.rand(n_rays, device=device, generator=gen) if stratified else torch.zeros(n_rays, device=device)
         counts = (torch.floor(s_far - s_near - offset) + 2).clamp_min(0).long()  # always reaches s_far
         counts = torch.where(t_far > t_near, counts, torch.zeros_like(counts))
-        rays = torch.arange(n_rays, device=device)
 
         def spans(ray: Tensor, k_lo: Tensor, k_hi: Tensor) -> tuple[Tensor, Tensor]:
             """t range covered by steps k_lo .. k_hi - 1 of each ray (clipped)."""
             lo = torch.maximum(s_near[ray] + offset[ray] + (k_lo - 1).float(), s_near[ray])
             hi = torch.minimum(s_near[ray] + offset[ray] + (k_hi - 1).float(), s_far[ray])
-            return sched.t_of_s(lo), sched.t_of_s(hi)
+            return sched.t_of_s(lo, ray), sched.t_of_s(hi, ray)
 
-        F = int(self._coarse_cell / step) if (coarse and self.levels == 1) else 1
+        F = int(self._coarse_cell / step) if (coarse and self.levels == 1 and self.space is None) else 1
         if F >= 3:
             # Coarse pass: groups of F steps (at most one coarse cell long), kept when their segment
             # touches an occupied coarse cell; groups that cone-grown steps made longer are kept as is.

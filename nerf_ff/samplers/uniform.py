@@ -26,3 +26,21 @@ def uniform_sampling(rays_o: Tensor, n_samples: int, near: float, far: float, st
     t_ends = (t_mid + 0.5 * width).reshape(-1)
     ray_indices = torch.arange(n_rays, device=device).repeat_interleave(n_samples)
     return ray_indices, t_starts, t_ends
+
+
+def uniform_in_schedule(sched, t_near: Tensor, t_far: Tensor, n_samples: int, stratified: bool = False,
+                        gen: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
+    """n_samples bins per ray, evenly spaced in a schedule's step coordinate s (schedule.py) between
+    t_near and t_far [R]: for contracted space, evenly spaced in contracted distance, out to infinity.
+    As in `uniform_sampling`, each sample is one bin wide around its (jittered) position."""
+    n_rays, device = t_near.shape[0], t_near.device
+    s0, s1 = sched.s_of_t(t_near), sched.s_of_t(t_far)  # [R]
+    k = torch.arange(n_samples, device=device, dtype=torch.float32)
+    u = torch.rand(n_rays, n_samples, device=device, generator=gen) if stratified else torch.full(
+        (n_rays, n_samples), 0.5, device=device)
+    width = ((s1 - s0) / n_samples)[:, None]  # [R, 1]
+    mid = s0[:, None] + (k[None] + u) * width  # [R, n]
+    lo = torch.maximum(mid - 0.5 * width, s0[:, None]).reshape(-1)
+    hi = torch.minimum(mid + 0.5 * width, s1[:, None]).reshape(-1)
+    ray = torch.arange(n_rays, device=device).repeat_interleave(n_samples)
+    return ray, sched.t_of_s(lo, ray), sched.t_of_s(hi, ray)

@@ -1,0 +1,77 @@
+"""Automatic defaults: model, grid, marching and batch sized for the device and the scene kind.
+
+`nerf-ff train SCENE` with no `--config` preset builds its config as
+    defaults < configs/auto/<device>-<kind>.yaml < scene YAML < flags < --set
+where device is cpu or cuda and kind object or unbounded (space.py), and then picks σ from the scene's
+resolution unless a layer sets it (`auto_sigma`). A preset switches all of this off: presets are exact
+protocols (defaults < scene YAML < presets < flags < --set), as before. The run prints what it picked
+and `config.yaml` records it.
+
+σ from the resolution. Fourier features of σ cycles per box put most of their energy below ~2σ; an
+image shows at most P/2 cycles over P pixels. With P the pixels the box spans in a typical training
+view (its largest side at the median camera distance; for unbounded scenes the contracted box, twice
+the region of interest), σ = P / SIGMA_PIXELS_PER_CYCLE clamped to [1, 64]: on the built-in scene at
+64x64 (P ≈ 55) that is σ ≈ 2, the argmax of its σ sweep (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import load_yaml, project_root
+from .data.scene import SceneData
+
+SIGMA_PIXELS_PER_CYCLE = 25.0
+SIGMA_RANGE = (1.0, 64.0)
+
+
+def auto_layer_path(device: torch.device, kind: str) -> Path:
+    return project_root() / "configs" / "auto" / f"{'cuda' if device.type == 'cuda' else 'cpu'}-{kind}.yaml"
+
+
+def auto_layer(device: torch.device, kind: str) -> tuple[dict, Path]:
+    """The automatic-defaults layer for this device and scene kind, and the file it came from."""
+    path = auto_layer_path(device, kind)
+    return load_yaml(path), path
+
+
+def pixels_across_box(scene: SceneData) -> float:
+    """Pixels the (contracted) box's largest side spans in a training view at the median camera distance."""
+    cams = scene.train.cameras
+    box = scene.aabb.double()
+    centre, side = (box[:3] + box[3:]) / 2, float((box[3:] - box[:3]).max())
+    if scene.kind == "unbounded":
+        side *= 2  # the contracted box: the region of interest fills its central half
+    dist = float(torch.median((cams.c2w[:, :, 3].double() - centre).norm(dim=-1)))
+    focal = float(torch.median(torch.minimum(cams.fx, cams.fy)))
+    return focal * side / max(dist, 1e-6)
+
+
+def auto_sigma(scene: SceneData) -> tuple[float, float]:
+    """(σ, pixels across the box): σ = pixels / SIGMA_PIXELS_PER_CYCLE, rounded to 2 significant digits."""
+    p = pixels_across_box(scene)
+    sigma = float(np.clip(p / SIGMA_PIXELS_PER_CYCLE, *SIGMA_RANGE))
+    digits = 1 - int(math.floor(math.log10(sigma)))
+    return round(sigma, digits), p
+
+
+def sets(layers: list[tuple[str, dict]], section: str, key: str) -> bool:
+    """Whether any config layer sets section.key."""
+    return any(isinstance(d, dict) and isinstance(d.get(section), dict) and key in d[section] for _, d in layers)
+
+
+def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str) -> str:
+    """One line: what the automatic defaults picked."""
+    m, s, t = cfg.model, cfg.sampler, cfg.train
+    enc = m.encoding + (f" σ={m.sigma:g}{sigma_note} m={m.n_features}" if m.encoding in ("gaussian", "learned") else "")
+    budget = f", time budget {t.time_budget:g} s" if t.time_budget else ""
+    return (f"automatic defaults for an {scene.kind} scene on {'cuda' if 'cuda' in path.name else 'cpu'} "
+            f"({path.relative_to(project_root())}): {enc}, MLP {m.depth}x{m.width}, grid {s.grid_resolution}^3"
+            f"{' contracted' if scene.kind == 'unbounded' else ''}, {s.render_steps} steps per box diagonal, "
+            f"{t.target_samples or 'auto'} samples per step, {t.steps} steps{budget} "
+            "(a --config preset turns this off; --set changes any value)")

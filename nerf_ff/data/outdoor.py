@@ -1,0 +1,191 @@
+"""A generated unbounded scene: the built-in objects on an endless textured ground under a far sky.
+
+What it tests: captured-style, opaque photos of a world with no box around it. Near content (the four
+textured solids of procedural.py, a few posts around them), a ground plane that runs to the horizon
+and a sky at infinity; 48 cameras on a ring around the objects, looking slightly down. It is written
+in the layouts users bring (instant-ngp `transforms.json` with `aabb_scale` 16, a COLMAP text model
+with sparse points from the surfaces), so tests and benchmarks check that the loaders agree.
+
+Every pixel is the average of SUPERSAMPLE² ray-cast sub-pixel rays, so the ground's texture fades to
+its mean colour towards the horizon instead of aliasing, as a camera's pixels do. All colours are
+functions of the surface point (or, for the sky, of the direction), so a radiance field can represent
+the images exactly. World: z up, ground z = GROUND_Z, objects within [-0.9, 0.9]^2 x [GROUND_Z, 0.9].
+
+Public API:
+    ring_cameras(n, width, height)           -> Cameras on the ring
+    trace_outdoor(rays_o, rays_d)            -> rgb [R, 3], t [R] (inf for the sky), float64
+    render_outdoor(cameras)                  -> uint8 RGB [N, H, W, 3]
+    write_outdoor_scene(out, layout, ...)    -> a scene folder (layout ngp | colmap)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .cameras import Cameras, look_at, pixel_rays, project
+from .colmap import rotmat_to_qvec
+from .procedural import SOLIDS, Cylinder, _rot_z_x, _wave
+
+GROUND_Z = -0.66
+RING_RADIUS = 3.2
+RING_HEIGHT = 0.55  # camera height above the world origin
+FOV_X = math.radians(64.0)
+SUPERSAMPLE = 3
+_LIGHT = torch.tensor([0.4, -0.5, 0.75], dtype=torch.float64)
+_LIGHT = _LIGHT / _LIGHT.norm()
+
+
+def _post_albedo(p: Tensor, n: Tensor) -> Tensor:
+    """Bands along the height of the posts, 2 per unit."""
+    w = _wave(2 * math.pi * 2.0 * p[:, 2])
+    return (torch.tensor([0.55, 0.50, 0.62], dtype=torch.float64) + 0.3 * w[:, None]).clamp(0, 1)
+
+
+# Posts at 4 to 14 units from the centre: mid-distance content, beyond the ring of cameras.
+POSTS = tuple(Cylinder((r * math.cos(a), r * math.sin(a), GROUND_Z + h), 0.25 + 0.04 * r, h, _rot_z_x(0, 0),
+                       _post_albedo)
+              for r, a, h in ((4.5, 0.3, 0.9), (6.0, 2.2, 1.3), (8.0, 3.9, 1.6), (11.0, 5.0, 2.2), (14.0, 1.2, 2.6)))
+
+
+def ground_colour(p: Tensor) -> Tensor:
+    """Ground albedo at points [M, 3]: two crossed band-limited stripe sets and a slow tint."""
+    x, y = p[:, 0], p[:, 1]
+    a = _wave(2 * math.pi * 0.9 * (0.8 * x + 0.6 * y))
+    b = _wave(2 * math.pi * 0.7 * (-0.5 * x + 0.87 * y))
+    tint = _wave(2 * math.pi * 0.08 * x) * _wave(2 * math.pi * 0.06 * y)
+    base = torch.stack([0.45 + 0.25 * a, 0.55 + 0.15 * b, 0.30 + 0.1 * a * b], -1)
+    return (base * (0.8 + 0.2 * tint[:, None])).clamp(0, 1)
+
+
+def sky_colour(d: Tensor) -> Tensor:
+    """Sky radiance [R, 3] for unit directions [R, 3]: a horizon-to-zenith gradient and soft clouds."""
+    elev = d[:, 2].clamp(-1, 1)
+    az = torch.atan2(d[:, 1], d[:, 0])
+    up = elev.clamp_min(0) ** 0.5
+    horizon = torch.tensor([0.85, 0.88, 0.92], dtype=torch.float64)
+    zenith = torch.tensor([0.35, 0.55, 0.90], dtype=torch.float64)
+    sky = horizon + (zenith - horizon) * up[:, None]
+    clouds = (_wave(3 * az) * _wave(2 * az + 9 * elev)) ** 2 * (1 - up) * (elev > -0.05)
+    return (sky + 0.25 * clouds[:, None] * (1 - sky)).clamp(0, 1)
+
+
+def trace_outdoor(rays_o: Tensor, rays_d: Tensor) -> tuple[Tensor, Tensor]:
+    """Cast world rays [R, 3] (unit directions): rgb [R, 3] and hit distance t [R] (inf: sky)."""
+    o, d = rays_o.double(), rays_d.double()
+    solids = SOLIDS + POSTS
+    ts = torch.stack([s.intersect(o, d) for s in solids], -1)  # [R, n]
+    t_obj, which = ts.min(-1)
+    dz = torch.where(d[:, 2].abs() > 1e-12, d[:, 2], torch.full_like(d[:, 2], -1e-12))
+    t_ground = (GROUND_Z - o[:, 2]) / dz
+    t_ground = torch.where(t_ground > 1e-9, t_ground, torch.full_like(t_ground, math.inf))
+    t = torch.minimum(t_obj, t_ground)
+    rgb = sky_colour(d)
+    ground = torch.isfinite(t_ground) & (t_ground <= t_obj)
+    if ground.any():
+        p = o[ground] + t_ground[ground, None] * d[ground]
+        shade = 0.8 + 0.2 * _LIGHT[2]
+        rgb[ground] = ground_colour(p) * shade
+    for k, solid in enumerate(solids):
+        m = torch.isfinite(t_obj) & (t_obj < t_ground) & (which == k)
+        if m.any():
+            rgb[m] = solid.color(o[m] + t_obj[m, None] * d[m])
+    return rgb, t
+
+
+def ring_cameras(n: int = 48, width: int = 96, height: int = 72) -> Cameras:
+    """`n` pinholes evenly on a horizontal ring, looking at a point just above the ground at the centre."""
+    target = torch.tensor([0.0, 0.0, GROUND_Z + 0.4], dtype=torch.float64)
+    up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    c2w = []
+    for i in range(n):
+        a = 2 * math.pi * i / n
+        r = RING_RADIUS * (1 + 0.08 * math.sin(3 * a))  # not a perfect circle: views differ in distance
+        eye = torch.tensor([r * math.cos(a), r * math.sin(a), RING_HEIGHT + 0.15 * math.cos(2 * a)], dtype=torch.float64)
+        c2w.append(look_at(eye, target, up))
+    return Cameras.from_fov(torch.stack(c2w), width, height, FOV_X)
+
+
+def render_outdoor(cameras: Cameras, supersample: int = SUPERSAMPLE) -> Tensor:
+    """uint8 RGB [N, H, W, 3]: each pixel the mean of supersample² sub-pixel rays."""
+    n, h, w = len(cameras), cameras.height, cameras.width
+    out = torch.empty(n, h, w, 3, dtype=torch.uint8)
+    j, i = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    offsets = (torch.arange(supersample, dtype=torch.float64) + 0.5) / supersample - 0.5  # around the pixel centre
+    cams = Cameras(cameras.c2w.double(), cameras.fx.double(), cameras.fy.double(), cameras.cx.double(),
+                   cameras.cy.double(), w, h)
+    for c in range(n):
+        acc = torch.zeros(h * w, 3, dtype=torch.float64)
+        for dy in offsets:
+            for dx in offsets:
+                idx = torch.full((h * w,), c, dtype=torch.long)
+                rays_o, rays_d = pixel_rays(cams, idx, i.reshape(-1) + dx, j.reshape(-1) + dy)
+                acc += trace_outdoor(rays_o, rays_d)[0]
+        out[c] = (acc / supersample**2 * 255).round().clamp(0, 255).to(torch.uint8).view(h, w, 3)
+    return out
+
+
+def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse 'SfM' points: surface hits of every `every`-th pixel of each view, no farther than
+    max_depth (sky excluded). Returns xyz [P, 3] and uint8 rgb [P, 3]."""
+    xyz, rgb = [], []
+    for c in range(len(cameras)):
+        j, i = torch.meshgrid(torch.arange(0, cameras.height, every), torch.arange(0, cameras.width, every),
+                              indexing="ij")
+        idx = torch.full((i.numel(),), c, dtype=torch.long)
+        o, d = pixel_rays(cameras, idx, i.reshape(-1), j.reshape(-1))
+        col, t = trace_outdoor(o, d)
+        ok = t < max_depth
+        xyz.append((o.double() + t[:, None] * d.double())[ok].numpy())
+        rgb.append((col[ok] * 255).round().numpy().astype(np.uint8))
+    return np.concatenate(xyz), np.concatenate(rgb)
+
+
+def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48, width: int = 96, height: int = 72,
+                        images: Tensor | None = None) -> Path:
+    """Write the scene as `layout`: ngp (images/ + transforms.json, aabb_scale 16) or colmap
+    (images/ + sparse/0/{cameras,images,points3D}.txt). `images` reuses a render of ring_cameras."""
+    import imageio.v3 as iio  # noqa: PLC0415
+
+    if layout not in ("ngp", "colmap"):
+        raise ValueError(f"unknown layout {layout!r}")
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    cams = ring_cameras(n_views, width, height)
+    images = render_outdoor(cams) if images is None else images
+    names = [f"view_{i:03d}.png" for i in range(n_views)]
+    for name, img in zip(names, images):
+        iio.imwrite(out / "images" / name, img.numpy())
+    fx = float(cams.fx[0])
+    if layout == "ngp":
+        frames = []
+        for name, c2w in zip(names, cams.c2w.double()):
+            m = torch.eye(4, dtype=torch.float64)
+            m[:3] = c2w
+            frames.append({"file_path": f"images/{name}", "transform_matrix": m.tolist()})
+        doc = {"fl_x": fx, "fl_y": fx, "cx": width / 2, "cy": height / 2, "w": width, "h": height,
+               "aabb_scale": 16, "frames": frames}
+        (out / "transforms.json").write_text(json.dumps(doc, indent=1))
+        return out
+    sparse = out / "sparse" / "0"
+    sparse.mkdir(parents=True, exist_ok=True)
+    (sparse / "cameras.txt").write_text(f"1 PINHOLE {width} {height} {fx!r} {fx!r} {width / 2!r} {height / 2!r}\n")
+    xyz, rgb = surface_points(cams)
+    lines = []
+    for k, (name, c2w) in enumerate(zip(names, cams.c2w.double().numpy())):
+        r_cv = c2w[:, :3] * np.array([1.0, -1.0, -1.0])  # OpenGL → OpenCV camera axes
+        R = r_cv.T  # world → camera
+        q, t = rotmat_to_qvec(R), -R @ c2w[:, 3]
+        uv, z = project(cams, k, torch.from_numpy(xyz).float())
+        seen = ((z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)).numpy()
+        obs = " ".join(f"{u:.3f} {v:.3f} {p}" for (u, v), p in zip(uv.numpy()[seen][:50], np.nonzero(seen)[0][:50]))
+        lines += [" ".join([str(k + 1), *(repr(float(v)) for v in (*q, *t)), "1", name]), obs]
+    (sparse / "images.txt").write_text("\n".join(lines) + "\n")
+    pts = [f"{p} {x!r} {y!r} {z!r} {r} {g} {b} 0.5" for p, ((x, y, z), (r, g, b)) in enumerate(zip(xyz.tolist(), rgb.tolist()))]
+    (sparse / "points3D.txt").write_text("\n".join(pts) + "\n")
+    return out

@@ -1,0 +1,29 @@
+"""Write the generated benchmark scenes of BENCHMARKS.md ("real scenes" section) into a folder.
+
+    python scripts/make_scenes.py OUT
+        OUT/object_blender   the built-in objects as a NeRF-synthetic folder (64x64, 60 train / 16 test, RGBA)
+        OUT/outdoor_ngp      the unbounded outdoor scene (96x72, 48 ring views) as instant-ngp transforms.json
+        OUT/outdoor_colmap   the same views as a COLMAP text model with sparse points
+"""
+
+import sys
+import time
+from pathlib import Path
+
+from nerf_ff.config import SceneConfig
+from nerf_ff.data.outdoor import render_outdoor, ring_cameras, write_outdoor_scene
+from nerf_ff.data.procedural import make_builtin_scene, write_blender_folder
+
+
+def main(out: str) -> None:
+    root = Path(out)
+    t0 = time.perf_counter()
+    write_blender_folder(make_builtin_scene(SceneConfig()), root / "object_blender")
+    images = render_outdoor(ring_cameras())
+    for layout in ("ngp", "colmap"):
+        write_outdoor_scene(root / f"outdoor_{layout}", layout, images=images)
+    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "scenes_data")

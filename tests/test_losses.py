@@ -1,0 +1,58 @@
+"""Regularisers and coarse-to-fine annealing: golden comparisons with brute force, and switches."""
+
+import torch
+
+from nerf_ff.encodings import FourierFeatures, gaussian_B
+from nerf_ff.losses import distortion_loss
+
+
+def _packed(gen, n_rays=7, max_k=9):
+    counts = torch.randint(0, max_k, (n_rays,), generator=gen)
+    ray_indices = torch.repeat_interleave(torch.arange(n_rays), counts)
+    edges = [torch.sort(torch.rand(int(c) + 1, generator=gen)).values for c in counts]
+    starts = torch.cat([e[:-1] for e in edges])
+    ends = torch.cat([e[1:] for e in edges])
+    weights = torch.rand(ray_indices.numel(), generator=gen) / 3
+    return weights, starts, ends, ray_indices, n_rays
+
+
+def test_distortion_loss_equals_the_double_sum():
+    gen = torch.Generator().manual_seed(0)
+    w, s0, s1, ri, n = _packed(gen)
+    got = distortion_loss(w, s0, s1, ri, n)
+    total = 0.0
+    for r in range(n):
+        m = ri == r
+        wr, mid, length = w[m].double(), (0.5 * (s0[m] + s1[m])).double(), (s1[m] - s0[m]).double()
+        total += (wr[:, None] * wr[None] * (mid[:, None] - mid[None]).abs()).sum() + (wr**2 * length).sum() / 3
+    assert torch.allclose(got.double(), total / n, rtol=1e-5)
+
+
+def test_distortion_loss_prefers_one_compact_interval_and_has_finite_gradients():
+    ri = torch.zeros(4, dtype=torch.long)
+    s0, s1 = torch.tensor([0.0, 0.25, 0.5, 0.75]), torch.tensor([0.25, 0.5, 0.75, 1.0])
+    spread = distortion_loss(torch.full((4,), 0.25), s0, s1, ri, 1)
+    compact = distortion_loss(torch.tensor([0.0, 1.0, 0.0, 0.0]), s0, s1, ri, 1)
+    assert compact < spread
+    w = torch.rand(4, requires_grad=True)
+    distortion_loss(w, s0, s1, ri, 1).backward()
+    assert torch.isfinite(w.grad).all()
+
+
+def test_annealing_fades_frequencies_in_lowest_first():
+    B = gaussian_B(32, 8.0, seed=0)
+    enc = FourierFeatures(B, include_input=True)
+    x = torch.rand(50, 3)
+    full = enc(x)
+    enc.set_anneal(0.0)
+    zero = enc(x)
+    assert torch.count_nonzero(zero[:, :64]) == 0 and torch.equal(zero[:, 64:], x)  # only x01 passes
+    enc.set_anneal(0.5)
+    w = enc.window
+    norms = B.norm(dim=1)
+    low, high = norms < norms.median(), norms >= norms.median()
+    assert w[low].mean() > w[high].mean() and w.min() >= 0 and w.max() <= 1
+    enc.set_anneal(1.0)
+    assert enc.window is None and torch.equal(enc(x), full)
+    enc.set_anneal(None)
+    assert torch.equal(enc(x), full)
