@@ -34,5 +34,8 @@ test-gpu: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench.py
 
+lint:  ## pyflakes-level checks (pip install ruff)
+	ruff check nerf_ff tests scripts
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

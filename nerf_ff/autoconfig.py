@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import load_yaml, project_root
+from .backends import resolve_device
+from .config import RunConfig, compose, load_yaml, project_root
 from .data.scene import SceneData
 
 SIGMA_PIXELS_PER_CYCLE = 25.0
@@ -75,3 +76,19 @@ def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str) -> str:
             f"{' contracted' if scene.kind == 'unbounded' else ''}, {s.render_steps} steps per box diagonal, "
             f"{t.target_samples or 'auto'} samples per step, {t.steps} steps{budget} "
             "(a --config preset turns this off; --set changes any value)")
+
+
+def auto_config(layers: list[tuple[str, dict]], yaml_dir, scene: SceneData, pick_sigma: bool = True
+                ) -> tuple[RunConfig, str]:
+    """The run config with the automatic layer for the device and scene kind under `layers`
+    (config.config_layers), σ from the resolution unless a layer sets it (or pick_sigma is False:
+    --sigma auto searches instead); and the line saying what was picked."""
+    device = resolve_device(compose(layers, yaml_dir).validate().train.device)
+    auto, path = auto_layer(device, scene.kind)
+    note = ""
+    if pick_sigma and not sets([("auto", auto)] + layers, "model", "sigma"):
+        sigma, pixels = auto_sigma(scene)
+        auto.setdefault("model", {})["sigma"] = sigma
+        note = f" (the box spans ~{pixels:.0f} px)"
+    cfg = compose([(str(path), auto)] + layers, yaml_dir).validate()
+    return cfg, summary(cfg, scene, path, note)

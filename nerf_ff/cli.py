@@ -11,52 +11,14 @@ from pathlib import Path
 from typing import Optional
 
 from . import __version__
-from .config import RunConfig, apply_overrides, available, dump_yaml, expand_path, find_named, load_yaml
+from .config import RunConfig, apply_overrides, available, compose, config_layers, dump_yaml, load_yaml
 from .errors import UserError
 
 # --------------------------------------------------------------------------- config assembly
 
 
-def _parse_set(items: list[str]) -> dict:
-    """`--set model.width=128` → {"model": {"width": "128"}} (typed by the config's coercion)."""
-    out: dict = {}
-    for item in items or []:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise UserError(f"--set {item!r} must look like section.key=value, e.g. --set model.width=128")
-        key, value = item.split("=", 1)
-        sec, name = key.split(".", 1)
-        out.setdefault(sec, {})[name] = value
-    return out
-
-
-def resolve_scene(scene_arg: str, data_path: Optional[str]) -> tuple[dict, Optional[Path]]:
-    """SCENE (builtin | scenes/NAME.yaml | NAME | dataset folder) → (config layer, yaml folder)."""
-    if scene_arg == "builtin":
-        return {"scene": {"name": "builtin", "format": "builtin"}}, None
-    p = Path(scene_arg)
-    if p.is_dir():
-        layer = {"scene": {"name": p.resolve().name, "path": str(p.resolve())}}
-        return layer, None
-    yaml_path = find_named("scenes", scene_arg)
-    if yaml_path is None:
-        raise UserError(f"scene {scene_arg!r} is neither a dataset folder, a YAML file nor a known scene "
-                        f"({', '.join(['builtin'] + available('scenes'))})")
-    layer = load_yaml(yaml_path)
-    layer.setdefault("scene", {}) if isinstance(layer, dict) else None
-    if data_path:
-        layer["scene"]["path"] = str(Path(data_path).resolve())
-    return layer, yaml_path.parent
-
-
-def config_layers(args, allow_auto_sigma: bool = False) -> tuple[list[tuple[str, dict]], Optional[Path]]:
-    """The layers a command line asks for, lowest first: scene YAML, presets, flags, --set."""
-    scene_layer, yaml_dir = resolve_scene(args.scene, getattr(args, "data", None))
-    layers: list[tuple[str, dict]] = [(f"scene {args.scene}", scene_layer)]
-    for preset in args.config or []:
-        path = find_named("configs", preset)
-        if path is None:
-            raise UserError(f"preset {preset!r} not found; known presets: {', '.join(available('configs'))}")
-        layers.append((str(path), load_yaml(path)))
+def _flags(args, allow_auto_sigma: bool) -> dict:
+    """The typed command-line flags as a config layer."""
     flags: dict = {"model": {}, "train": {}}
     if args.encoding is not None:
         flags["model"]["encoding"] = args.encoding
@@ -64,46 +26,32 @@ def config_layers(args, allow_auto_sigma: bool = False) -> tuple[list[tuple[str,
         raise UserError("--sigma auto is only supported by `nerf-ff train` and `nerf-ff demo`; give a number")
     if args.sigma is not None and args.sigma != "auto":  # auto: cmd_train searches after loading the scene
         flags["model"]["sigma"] = args.sigma
-    for key in ("steps", "time_budget", "device", "seed"):
+    for key in ("steps", "time_budget", "device", "seed", "log"):
         if getattr(args, key, None) is not None:
             flags["train"][key] = getattr(args, key)
-    layers += [("command line", flags), ("--set", _parse_set(args.set))]
-    return layers, yaml_dir
+    return flags
 
 
-def compose(layers: list[tuple[str, dict]], yaml_dir: Optional[Path]) -> RunConfig:
-    """Defaults with the layers applied in order (unvalidated); the scene path made absolute."""
-    cfg = RunConfig()
-    for where, layer in layers:
-        cfg = apply_overrides(cfg, layer, where=where)
-        if where.startswith("scene ") and cfg.scene.path:
-            cfg.scene.path = expand_path(cfg.scene.path, yaml_dir)
-    return cfg
+def _layers(args, allow_auto_sigma: bool = False) -> tuple[list[tuple[str, dict]], Optional[Path]]:
+    return config_layers(args.scene, getattr(args, "data", None), args.config or [],
+                         _flags(args, allow_auto_sigma), args.set)
 
 
 def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
     """The run config of a command line without automatic defaults (presets, sweeps, eval)."""
-    layers, yaml_dir = config_layers(args, allow_auto_sigma)
+    layers, yaml_dir = _layers(args, allow_auto_sigma)
     return compose(layers, yaml_dir).validate()
 
 
 def with_auto_defaults(args, scene, allow_auto_sigma: bool = True) -> tuple[RunConfig, Optional[str]]:
-    """The run config with the automatic defaults for this device and scene (autoconfig.py) under the
-    scene YAML, unless a preset is given; and the line saying what was picked (None with a preset)."""
-    from . import autoconfig, backends  # noqa: PLC0415
+    """The run config of a command line with the automatic defaults for this device and scene under
+    the scene YAML unless a preset is given, and the line saying what was picked (None with a preset)."""
+    from .autoconfig import auto_config  # noqa: PLC0415
 
-    layers, yaml_dir = config_layers(args, allow_auto_sigma)
+    layers, yaml_dir = _layers(args, allow_auto_sigma)
     if args.config:
         return compose(layers, yaml_dir).validate(), None
-    device = backends.resolve_device(compose(layers, yaml_dir).validate().train.device)
-    auto, path = autoconfig.auto_layer(device, scene.kind)
-    note = ""
-    if not autoconfig.sets([("auto", auto)] + layers, "model", "sigma") and getattr(args, "sigma", None) != "auto":
-        sigma, pixels = autoconfig.auto_sigma(scene)
-        auto.setdefault("model", {})["sigma"] = sigma
-        note = f" (the box spans ~{pixels:.0f} px)"
-    cfg = compose([(str(path), auto)] + layers, yaml_dir).validate()
-    return cfg, autoconfig.summary(cfg, scene, path, note)
+    return auto_config(layers, yaml_dir, scene, pick_sigma=getattr(args, "sigma", None) != "auto")
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -276,7 +224,8 @@ def cmd_sweep(args) -> int:
     from .sweep import sweep_main  # noqa: PLC0415
 
     return sweep_main(args.sweep_file, out=args.out, jobs=args.jobs, dry_run=args.dry_run,
-                      report_only=args.report_only, set_items=args.set)
+                      report_only=args.report_only, set_items=args.set, ray=args.ray, cpus_per_run=args.cpus_per_run,
+                      gpus_per_run=args.gpus_per_run, ray_transfer=args.ray_transfer)
 
 
 def cmd_process(args) -> int:
@@ -339,6 +288,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="training seed (the Gaussian draw has its own: model.encoding_seed)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation at the end")
+    t.add_argument("--log", choices=["csv", "tensorboard"], help="training scalars: csv (RUN_DIR/log.csv, always "
+                   "written) or tensorboard (also RUN_DIR/tensorboard; pip install tensorboard)")
     _add_train_flags(t)
     t.set_defaults(func=cmd_train)
 
@@ -403,6 +354,16 @@ def make_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="sweep folder (default runs/sweeps/NAME); runs go to OUT/SCENE/ENCODING[-sSIGMA]/seedK")
     sw.add_argument("--jobs", type=int, help="runs at a time, each its own process (default: one per visible CUDA "
                     "GPU, pinned with CUDA_VISIBLE_DEVICES; 1 on CPU)")
+    sw.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                    help="run each run as a Ray task: on a local Ray started for the sweep (no ADDRESS), or on a "
+                    "cluster (auto, ray://HOST:10001, HOST:6379); needs pip install 'nerf_ff[ray]'")
+    sw.add_argument("--cpus-per-run", dest="cpus_per_run", type=int, default=1,
+                    help="Ray: CPUs each run asks for, and its OMP_NUM_THREADS (default 1)")
+    sw.add_argument("--gpus-per-run", dest="gpus_per_run", type=float,
+                    help="Ray: GPUs each run asks for (default 1 where the cluster has GPUs, else 0)")
+    sw.add_argument("--ray-transfer", dest="ray_transfer", choices=["auto", "always"], default="auto",
+                    help="Ray: auto = work in the sweep folder where a node shares its disk, else send files "
+                    "through Ray; always = always send them (nodes without a shared disk)")
     sw.add_argument("--dry-run", action="store_true", help="list the runs, their state and commands; run nothing")
     sw.add_argument("--report-only", action="store_true", help="only (re)write OUT/report/ from the runs so far")
     sw.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",

@@ -1,10 +1,13 @@
 """Typed run configuration: dataclasses, YAML load/dump, layered overrides.
 
 A run's config is built in layers, later ones winning:
-    defaults (below) < scene YAML (scenes/*.yaml) < preset (configs/*.yaml) < command-line flags
+    defaults (below) < [automatic defaults, autoconfig.py, without a preset] < scene YAML
+    (scenes/*.yaml) < presets (configs/*.yaml) < command-line flags < --set section.key=value
 Every layer uses the same schema: a mapping with the sections `scene`, `model`, `sampler`,
-`train`, `eval`. The resolved config is written next to every run as `config.yaml` and read back by
-`eval`, `render` and `--resume`.
+`train`, `eval`; `config_layers` collects them for a scene, presets, flags and --set items and
+`compose` applies them (the CLI and sweeps both build run configs this way). A value `null` (YAML) or
+`--set section.key=null` unsets an optional field. The resolved config is written next to every run
+as `config.yaml` and read back by `eval`, `render` and `--resume`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import yaml
 
@@ -162,6 +165,12 @@ class TrainConfig:
     compile: bool = False
     """Wrap the field in torch.compile (CUDA)."""
     log_every: int = 100
+    """Write a row of RUN_DIR/log.csv (loss, PSNR, lr, rays, samples, occupancy, |B|) every N steps."""
+    log: str = "csv"
+    """csv (RUN_DIR/log.csv only) | tensorboard (also RUN_DIR/tensorboard; needs the tensorboard package)."""
+    preview_every: int = 0
+    """Render a held-out view (longest side 128 px) every N steps: its PSNR in log.csv, the image in
+    RUN_DIR/preview/ and TensorBoard; 0: off."""
     checkpoint_every: int = 1000
     """Write checkpoint.pt atomically every N steps (and at the end, on Ctrl-C and SIGTERM)."""
     nan_policy: str = "skip"
@@ -174,6 +183,9 @@ class EvalConfig:
     """alex | vgg | none."""
     chunk: int = 8192
     """Rays rendered per chunk (bounds memory independent of image size)."""
+    cost_frame: int = 400
+    """Time one test view rendered with this longest side (400: 400x400 for square scenes) for the
+    cost figures in metrics.json; 0: skip."""
     max_views: int = 0
     """Evaluate at most this many test views (evenly spaced); 0: all."""
     save_images: bool = True
@@ -219,6 +231,9 @@ class RunConfig:
         _check(t.nan_policy in ("skip", "stop"), f"train.nan_policy={t.nan_policy!r} is unknown; use skip or stop")
         _check(t.init_rays >= 1 and t.max_rays >= t.init_rays, "train.init_rays must be >= 1 and <= train.max_rays")
         _check(t.checkpoint_every >= 1 and t.log_every >= 1, "train.checkpoint_every and train.log_every must be >= 1")
+        _check(t.log in ("csv", "tensorboard") and t.preview_every >= 0,
+               f"train.log={t.log!r} must be csv or tensorboard, and train.preview_every >= 0")
+        _check(e.cost_frame >= 0, "eval.cost_frame must be >= 0 (0: no render timing)")
         _check(sc.downscale >= 1, f"scene.downscale={sc.downscale} must be an integer >= 1")
         _check(sc.kind in ("auto", "object", "unbounded"), f"scene.kind={sc.kind!r} is unknown; use auto, object or unbounded")
         _check(sc.test_every >= 2, f"scene.test_every={sc.test_every} must be >= 2")
@@ -244,8 +259,14 @@ def _check(ok: bool, message: str) -> None:
 
 
 def _coerce(value: Any, current: Any, default_type: Any, key: str) -> Any:
-    """Convert a YAML / command-line value to the type of the field it replaces."""
+    """Convert a YAML / command-line value to the type of the field it replaces. None (or the text
+    null / none from --set) unsets an Optional field."""
+    optional = "Optional" in str(default_type) or "None" in str(default_type)
+    if isinstance(value, str) and value.strip().lower() in ("null", "none", "~") and optional:
+        value = None
     if value is None:
+        if not optional:
+            raise UserError(f"invalid config: {key} cannot be null (it is not optional); give a value")
         return None
     target = type(current) if current is not None else None
     if target is None:
@@ -355,3 +376,62 @@ def expand_path(raw: str, yaml_dir: Optional[Path]) -> str:
     if not p.is_absolute() and yaml_dir is not None:
         p = yaml_dir / p
     return str(p.resolve()) if p.exists() else str(p)
+
+
+# --------------------------------------------------------------------------- assembling a run config
+
+
+def parse_set(items: Optional[list[str]]) -> dict:
+    """`--set model.width=128` → {"model": {"width": "128"}} (typed by the config's coercion)."""
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise UserError(f"--set {item!r} must look like section.key=value, e.g. --set model.width=128")
+        key, value = item.split("=", 1)
+        sec, name = key.split(".", 1)
+        out.setdefault(sec, {})[name] = value
+    return out
+
+
+def resolve_scene(scene_arg: str, data_path: Optional[str] = None) -> tuple[dict, Optional[Path]]:
+    """SCENE (builtin | scenes/NAME.yaml | NAME | dataset folder) → (config layer, yaml folder)."""
+    if scene_arg == "builtin":
+        return {"scene": {"name": "builtin", "format": "builtin"}}, None
+    p = Path(scene_arg)
+    if p.is_dir():
+        return {"scene": {"name": p.resolve().name, "path": str(p.resolve())}}, None
+    yaml_path = find_named("scenes", scene_arg)
+    if yaml_path is None:
+        raise UserError(f"scene {scene_arg!r} is neither a dataset folder, a YAML file nor a known scene "
+                        f"({', '.join(['builtin'] + available('scenes'))})")
+    layer = load_yaml(yaml_path)
+    layer.setdefault("scene", {})
+    if data_path:
+        layer["scene"]["path"] = str(Path(data_path).resolve())
+    return layer, yaml_path.parent
+
+
+def config_layers(scene_arg: str, data_path: Optional[str] = None, presets: Sequence[str] = (),
+                  flags: Optional[dict] = None, set_items: Optional[list[str]] = None
+                  ) -> tuple[list[tuple[str, dict]], Optional[Path]]:
+    """The layers of a run, lowest first: scene YAML, presets (configs/ names or paths), typed flags
+    ({"model": {...}, "train": {...}}), --set items; and the scene YAML's folder (relative paths)."""
+    scene_layer, yaml_dir = resolve_scene(scene_arg, data_path)
+    layers: list[tuple[str, dict]] = [(f"scene {scene_arg}", scene_layer)]
+    for preset in presets:
+        path = find_named("configs", preset)
+        if path is None:
+            raise UserError(f"preset {preset!r} not found; known presets: {', '.join(available('configs'))}")
+        layers.append((str(path), load_yaml(path)))
+    layers += [("command line", flags or {}), ("--set", parse_set(set_items))]
+    return layers, yaml_dir
+
+
+def compose(layers: list[tuple[str, dict]], yaml_dir: Optional[Path] = None) -> RunConfig:
+    """Defaults with the layers applied in order (unvalidated); the scene path made absolute."""
+    cfg = RunConfig()
+    for where, layer in layers:
+        cfg = apply_overrides(cfg, layer, where=where)
+        if where.startswith("scene ") and cfg.scene.path:
+            cfg.scene.path = expand_path(cfg.scene.path, yaml_dir)
+    return cfg

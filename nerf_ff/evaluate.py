@@ -68,6 +68,37 @@ def to_u8(img: torch.Tensor) -> np.ndarray:
     return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
+def cost_figures(model: NeRFModel, cfg: RunConfig, state: dict, data, background, amp: str) -> dict:
+    """What the run costs: parameters, training samples per second, ms per rendered frame at
+    eval.cost_frame on the longest side (one test view, after a warm-up), peak memory."""
+    device = model.field.aabb.device
+    elapsed = float(state.get("elapsed", 0.0))
+    out = {"params": int(sum(p.numel() for p in model.parameters())), "width": cfg.model.width,
+           "n_features": cfg.model.n_features if cfg.model.encoding in ("gaussian", "learned") else None,
+           "train_samples_per_s": round(state.get("samples_total", 0) / elapsed) if elapsed > 0 and
+           state.get("samples_total") else None, "render_ms": None, "render_resolution": None}
+    if cfg.eval.cost_frame and len(data):
+        cams = data.cameras[0]
+        cams = cams.scaled(cfg.eval.cost_frame / max(cams.width, cams.height))
+        render_image(model.field, model.sampler, cams.scaled(0.25), 0, background, chunk=cfg.eval.chunk, amp=amp)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        render_image(model.field, model.sampler, cams, 0, background, chunk=cfg.eval.chunk, amp=amp)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        out["render_ms"] = round(1000 * (time.perf_counter() - t0), 1)
+        out["render_resolution"] = [cams.width, cams.height]
+    if device.type == "cuda":
+        out["peak_mem_mb"], out["peak_mem_note"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1), "CUDA allocated"
+    else:
+        import resource  # noqa: PLC0415
+
+        out["peak_mem_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        out["peak_mem_note"] = "peak resident memory of the process (CPU)"
+    return out
+
+
 def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFModel, state: dict,
              split: str = "test", progress: bool = True) -> dict:
     """Render every view of `split`, score it, write eval/ and metrics.json. Returns the metrics."""
@@ -170,6 +201,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "lpips": mean("lpips"),
         "encoding_B": (model.field.pos_enc.B.detach().cpu().tolist() if hasattr(model.field.pos_enc, "B") else None),
         "render_seconds_per_view": round(t_render / max(1, len(rows)), 4),
+        "cost": cost_figures(model, cfg, state, data, pred_bg, amp),
         "per_view": rows,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -5,6 +5,8 @@
                           ─► report.md                     per scene: mean ± std over seeds, best in bold
                           ─► quality_vs_sigma_<scene>.png  PSNR and LPIPS against σ (log axis)
                           ─► contact_<scene>.png           one crop of one test view, every embedding + GT
+                          ─► quality_vs_cost_<scene>.png   PSNR vs render ms and vs m (report_cost.py)
+                          ─► training_curves.png           training PSNR vs step of every run (log.csv)
 
 σ is in cycles per scene box (the project's convention); the world-unit σ of a paper is
 σ / box size and is written next to it everywhere. Runs are compared as metrics.json reports them:
@@ -22,11 +24,14 @@ from typing import Optional
 import numpy as np
 
 from .errors import UserError
+from .report_cost import plot_quality_vs_cost, plot_training_curves
 
 REPORT_DIR = "report"
 ORDER = ("none", "basic", "posenc", "hashgrid", "gaussian", "learned")
-CSV_FIELDS = ("scene", "encoding", "sigma", "sigma_world", "seed", "steps", "train_seconds", "psnr", "ssim",
-              "lpips", "status", "lpips_net", "n_views", "resolution", "wall_seconds", "cpu_seconds", "run", "error")
+CSV_FIELDS = ("scene", "encoding", "sigma", "sigma_world", "n_features", "width", "seed", "steps", "train_seconds",
+              "psnr", "ssim", "lpips", "params", "train_samples_per_s", "render_ms", "peak_mem_mb", "status",
+              "lpips_net", "n_views", "resolution", "wall_seconds", "cpu_seconds", "node", "run", "error")
+COST_FIELDS = ("params", "train_samples_per_s", "render_ms", "peak_mem_mb")
 
 
 # --------------------------------------------------------------------------- collect
@@ -43,7 +48,9 @@ def _sigma_world(sigma: Optional[float], box: Optional[list]) -> Optional[float 
 
 
 def _row_from_metrics(m: dict, run: Path) -> dict:
-    return {"scene": m.get("scene"), "encoding": m.get("encoding"), "sigma": m.get("sigma"),
+    cost = m.get("cost") or {}
+    return {**{k: cost.get(k) for k in COST_FIELDS}, "width": cost.get("width"), "n_features": m.get("n_features"),
+            "scene": m.get("scene"), "encoding": m.get("encoding"), "sigma": m.get("sigma"),
             "sigma_world": _sigma_world(m.get("sigma"), m.get("box_size")), "seed": m.get("seed"),
             "steps": m.get("steps"), "train_seconds": m.get("train_seconds"), "psnr": m.get("psnr"),
             "ssim": m.get("ssim"), "lpips": m.get("lpips"), "status": "done", "lpips_net": m.get("lpips_net"),
@@ -67,11 +74,12 @@ def collect(root: str | Path) -> list[dict]:
             if not d.is_absolute() and not d.is_dir():
                 d = root / r["id"]
             m = _read_metrics(d)
-            timing = {"wall_seconds": r.get("wall_seconds"), "cpu_seconds": r.get("cpu_seconds")}
+            timing = {"wall_seconds": r.get("wall_seconds"), "cpu_seconds": r.get("cpu_seconds"), "node": r.get("node")}
             if m is not None:
                 rows.append({**_row_from_metrics(m, d), **timing})
                 continue
-            rows.append({"scene": r["scene"], "encoding": r["encoding"], "sigma": r["sigma"], "sigma_world": None,
+            rows.append({"n_features": r.get("n_features"), "width": r.get("width"),
+                         "scene": r["scene"], "encoding": r["encoding"], "sigma": r["sigma"], "sigma_world": None,
                          "seed": r["seed"], "steps": None, "train_seconds": None, "psnr": None, "ssim": None,
                          "lpips": None, "status": r["status"], "lpips_net": None, "n_views": None,
                          "resolution": None, "run": str(d), "error": r.get("error"), "_metrics": None, "_dir": d,
@@ -94,7 +102,7 @@ def _read_metrics(d: Path) -> Optional[dict]:
 def _sort_key(row: dict):
     enc = row["encoding"]
     return (str(row["scene"]), ORDER.index(enc) if enc in ORDER else len(ORDER), row["sigma"] or 0.0,
-            row["seed"] if row["seed"] is not None else -1)
+            row.get("n_features") or 0, row.get("width") or 0, row["seed"] if row["seed"] is not None else -1)
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -117,29 +125,45 @@ def _stats(values: list) -> tuple[Optional[float], Optional[float]]:
 
 
 def aggregate(rows: list[dict]) -> dict:
-    """{scene: [group]}; a group is one encoding / σ with its metrics over seeds (done runs only)."""
+    """{scene: [group]}; a group is one encoding / σ / m / width with its metrics over seeds (done runs only)."""
     out: dict = {}
     for scene in sorted({r["scene"] for r in rows}, key=str):
         groups: dict = {}
         for r in sorted((r for r in rows if r["scene"] == scene), key=_sort_key):
-            groups.setdefault((r["encoding"], r["sigma"]), []).append(r)
+            groups.setdefault((r["encoding"], r["sigma"], r.get("n_features"), r.get("width")), []).append(r)
         out[scene] = []
-        for (enc, sigma), rs in groups.items():
+        for (enc, sigma, n_features, width), rs in groups.items():
             done = [r for r in rs if r["status"] == "done"]
             g = {"encoding": enc, "sigma": sigma, "sigma_world": next((r["sigma_world"] for r in done), None),
+                 "n_features": n_features, "width": width,
                  "n_runs": len(rs), "n_done": len(done), "seeds": [r["seed"] for r in done],
                  "not_done": [(r["seed"], r["status"], r["error"]) for r in rs if r["status"] != "done"]}
-            for key in ("psnr", "ssim", "lpips", "train_seconds", "steps"):
-                g[key], g[key + "_std"] = _stats([r[key] for r in done])
+            for key in ("psnr", "ssim", "lpips", "train_seconds", "steps") + COST_FIELDS:
+                g[key], g[key + "_std"] = _stats([r.get(key) for r in done])
             out[scene].append(g)
+        _mark_variants(out[scene])
     return out
+
+
+def _mark_variants(groups: list[dict]) -> None:
+    """Per encoding, the most common (m, width) is its main variant (the σ plot and best σ use it);
+    where an encoding has several, each group's `variant` names its m / width ('' for the main one)."""
+    for enc in {g["encoding"] for g in groups}:
+        gs = [g for g in groups if g["encoding"] == enc]
+        keys = [(g["n_features"], g["width"]) for g in gs]
+        main = max(set(keys), key=keys.count)
+        for g in gs:
+            g["main"] = (g["n_features"], g["width"]) == main
+            parts = ([f"m={g['n_features']}"] if len({k[0] for k in keys}) > 1 else []) + \
+                    ([f"width {g['width']}"] if len({k[1] for k in keys}) > 1 else [])
+            g["variant"] = " ".join(parts)
 
 
 def best_sigmas(groups: list[dict]) -> dict:
     """Per σ-encoding (gaussian, learned): the σ of the highest mean PSNR."""
     best = {}
     for enc in ("gaussian", "learned"):
-        cand = [g for g in groups if g["encoding"] == enc and g["psnr"] is not None]
+        cand = [g for g in groups if g["encoding"] == enc and g["psnr"] is not None and g.get("main", True)]
         if cand:
             b = max(cand, key=lambda g: g["psnr"])
             best[enc] = {"sigma": b["sigma"], "sigma_world": b["sigma_world"], "psnr": b["psnr"],
@@ -186,8 +210,9 @@ def markdown(rows: list[dict], agg: dict) -> str:
                  f"{ctx['background']}, {lp}; sampler {ctx['sampler']}; scene box "
                  f"{'x'.join(f'{b:g}' for b in box)} world units." if box else "No finished runs yet.")
         lines += [f"## {scene}", "", facts, "",
-                  "| encoding | σ (box) | σ (world) | seeds | steps | train s | PSNR ↑ | SSIM ↑ | LPIPS ↓ |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| encoding | σ (box) | σ (world) | seeds | steps | train s | PSNR ↑ | SSIM ↑ | LPIPS ↓ "
+                  "| params | render ms |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         best = {k: (max if k != "lpips" else min)([g[k] for g in groups if g[k] is not None], default=None)
                 for k in ("psnr", "ssim", "lpips")}
         for g in groups:
@@ -200,8 +225,11 @@ def markdown(rows: list[dict], agg: dict) -> str:
             sw = "" if sw is None else (f"{sw:.4g}" if isinstance(sw, float) else sw)
             steps = "" if g["steps"] is None else f"{g['steps']:.0f}"
             secs = "" if g["train_seconds"] is None else f"{g['train_seconds']:.0f}"
-            lines.append(f"| {g['encoding']} | {sigma} | {sw} | {g['n_done']}/{g['n_runs']} | {steps} | {secs} | "
-                         + " | ".join(cells) + " |")
+            params = "" if g["params"] is None else f"{g['params'] / 1e3:.0f}k"
+            ms = "" if g["render_ms"] is None else f"{g['render_ms']:.0f}"
+            enc = g["encoding"] + (f" {g['variant']}" if g.get("variant") else "")
+            lines.append(f"| {enc} | {sigma} | {sw} | {g['n_done']}/{g['n_runs']} | {steps} | {secs} | "
+                         + " | ".join(cells) + f" | {params} | {ms} |")
         lines.append("")
         for enc, b in best_sigmas(groups).items():
             edge = (" — at the edge of the swept range: the optimum may lie outside it" if b["at_edge"]
@@ -238,6 +266,7 @@ def plot_quality_vs_sigma(scene, groups: list[dict], ctx: dict, path: Path) -> O
                                           if any(g["lpips"] is not None for g in groups) else [])
     if not any(g["psnr"] is not None for g in groups):
         return None
+    groups = [g for g in groups if g.get("main", True)]  # one m / width per encoding (report_cost plots m)
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.4 * len(metrics), 4.6), squeeze=False)
     sig = [g["sigma"] for g in groups if g["sigma"] is not None and g["psnr"] is not None]
@@ -397,6 +426,13 @@ def write_report(root: str | Path, figures: bool = True) -> dict:
             sheet, text = None, text + f"\nContact sheet for {scene} skipped: {exc}\n"
         if sheet:
             summary["contact_sheets"].append(sheet["path"])
+        p = plot_quality_vs_cost(scene, rows, out / f"quality_vs_cost_{scene}.png")
+        if p:
+            summary["plots"].append(p)
+    if figures:
+        p = plot_training_curves(rows, out / "training_curves.png")
+        if p:
+            summary["plots"].append(p)
     figs = [f"![{p.stem}]({p.name})" for p in summary["plots"] + summary["contact_sheets"]]
     (out / "report.md").write_text(text + ("\n" + "\n\n".join(figs) + "\n" if figs else ""))
     return summary

@@ -7,7 +7,9 @@ Per step:
     4. refresh the occupancy grid every `update_every` steps
     5. resize the ray batch so the next step processes about `target_samples` samples
 Checkpoints are written atomically every `checkpoint_every` steps, at the end, and on Ctrl-C or
-SIGTERM; `resume()` restores model, optimiser, grid, step, ray-batch size and RNG states.
+SIGTERM; `resume()` restores model, optimiser, grid, step, ray-batch size and RNG states. Every
+`log_every` steps a row goes to RUN_DIR/log.csv (and TensorBoard with train.log tensorboard), every
+`preview_every` steps a held-out preview render (trainlog.py).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from .data.scene import SceneData
 from .errors import UserError
 from .losses import distortion_loss
 from .model import NeRFModel
+from .trainlog import TrainLog
 
 MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
+PREVIEW_SIDE = 128  # longest side of the periodic held-out preview render
 
 
 class Trainer:
@@ -62,6 +66,7 @@ class Trainer:
         self.elapsed = 0.0  # training seconds, accumulated across resumes
         self.bad_steps = 0  # consecutive non-finite steps
         self.skipped_steps = 0  # all skipped steps of the run
+        self.samples_total = 0  # samples through the field in training steps (cost: samples per second)
         self.history: list[dict] = []
         self._stop_signal: Optional[str] = None
 
@@ -76,6 +81,7 @@ class Trainer:
             "n_rays": self.n_rays,
             "elapsed": self.elapsed,
             "skipped_steps": self.skipped_steps,
+            "samples_total": self.samples_total,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
@@ -103,6 +109,7 @@ class Trainer:
         self.step, self.n_rays, self.elapsed = int(state["step"]), int(state["n_rays"]), float(state["elapsed"])
         self.history = list(state.get("history", []))
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.samples_total = int(state.get("samples_total", 0))
         rng = state["rng"]
         self.gen.set_state(rng["gen"].cpu())
         torch.set_rng_state(rng["torch"].cpu())
@@ -179,7 +186,39 @@ class Trainer:
         if n_samples > 0:  # aim the next batch at target_samples
             self.n_rays = int(min(t.max_rays, max(256, round(self.n_rays * self.target_samples / n_samples))))
         self.step += 1
+        self.samples_total += int(n_samples)
         return {"loss": mse_v, "total_loss": loss_v, "ok": ok, "n_samples": int(n_samples)}
+
+    # ------------------------------------------------------------------ watching
+    def _b_stats(self) -> dict:
+        """Mean and largest row norm of a learned frequency matrix B (cycles per box); {} otherwise."""
+        B = getattr(self.model.field.pos_enc, "B", None)
+        if not isinstance(B, torch.nn.Parameter):
+            return {}
+        norms = B.detach().norm(dim=1)
+        return {"b_norm_mean": float(norms.mean()), "b_norm_max": float(norms.max())}
+
+    @torch.no_grad()
+    def _preview(self, log: TrainLog) -> float:
+        """Render held-out view 0 at a longest side of 128 px; image to the log; returns its PSNR."""
+        from .evaluate import composite_gt, to_u8  # noqa: PLC0415 (evaluate imports the trainer's peers)
+        from .metrics import psnr  # noqa: PLC0415
+        from .render import eval_background, render_image  # noqa: PLC0415
+
+        test = self.scene.test
+        cams = test.cameras[0]
+        scale = min(1.0, PREVIEW_SIDE / max(cams.width, cams.height))
+        small = cams.scaled(scale) if scale < 1 else cams
+        self.model.eval()
+        bg = self.scene.background.to(self.device)
+        out = render_image(self.model.field, self.model.sampler, small, 0,
+                           eval_background(self.model.field, bg, not test.has_alpha), amp=self.amp)
+        self.model.train()
+        gt = test.images[0].float().permute(2, 0, 1)[None] / 255.0
+        gt = torch.nn.functional.interpolate(gt, size=(small.height, small.width), mode="area")[0].permute(1, 2, 0)
+        gt = composite_gt((gt * 255).round().to(torch.uint8), self.scene.background.float())
+        log.image(self.step, to_u8(out["rgb"]))
+        return psnr(out["rgb"], gt)
 
     # ------------------------------------------------------------------ loop
     def _install_signal_handlers(self):
@@ -207,6 +246,7 @@ class Trainer:
                        mininterval=1.0)
         reason = "steps"
         loss_ema: Optional[float] = None
+        log = TrainLog(self.run_dir, t.log, resume_step=self.step)
         try:
             while self.step < t.steps:
                 if t.time_budget and self.elapsed >= t.time_budget:
@@ -229,9 +269,14 @@ class Trainer:
                 loss_ema = info["loss"] if loss_ema is None else 0.9 * loss_ema + 0.1 * info["loss"]
                 if self.step % t.log_every == 0 or self.step == t.steps:
                     psnr = -10 * math.log10(max(loss_ema, 1e-10))
-                    self.history.append({"step": self.step, "elapsed": round(self.elapsed, 3), "loss": loss_ema,
-                                         "psnr": psnr, "n_rays": self.n_rays, "n_samples": info["n_samples"],
-                                         "occupied": round(self.model.sampler.occupied_fraction(), 4)})
+                    entry = {"step": self.step, "elapsed": round(self.elapsed, 3), "loss": loss_ema,
+                             "psnr": psnr, "n_rays": self.n_rays, "n_samples": info["n_samples"],
+                             "occupied": round(self.model.sampler.occupied_fraction(), 4)}
+                    self.history.append(entry)
+                    log.row({**entry, "lr": self.learning_rate(), **self._b_stats()})
+                if t.preview_every and self.step % t.preview_every == 0:
+                    log.row({"step": self.step, "elapsed": round(self.elapsed, 3),
+                             "preview_psnr": self._preview(log)})
                 if bar is not None:
                     bar.update(1)
                     if self.step % 10 == 0:
@@ -243,6 +288,7 @@ class Trainer:
                 if self.step % t.checkpoint_every == 0:
                     self.save()
         finally:
+            log.close()
             if bar is not None:
                 bar.close()
             for sig, h in previous.items():

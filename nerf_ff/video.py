@@ -156,7 +156,7 @@ def camera_path(scene: SceneData, path: str, n_frames: Optional[int] = None,
 
     orbit / spiral / interpolate follow the training cameras (`n_frames`, default 120); test is the
     held-out cameras (all of them, or `n_frames` evenly spaced); FILE.json is a keyframe or
-    nerfstudio path file (see trajectories.py). resolution (W, H) keeps the field of view.
+    nerfstudio path file (see nerf_ff/trajectories/). resolution (W, H) keeps the field of view.
     """
     train = scene.train.cameras
     if path in ("orbit", "spiral", "interpolate"):

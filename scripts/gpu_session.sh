@@ -10,14 +10,16 @@
 #     scripts/gpu_session.sh bench              # make bench on lego: (a)-(e), PSNR at 30/60/120/300 s (~8 min)
 #     scripts/gpu_session.sh tests              # GPU-marked tests: nerfacc JIT build + parity, GPU repro (~4 min)
 #     scripts/gpu_session.sh lego               # issue 2 bar: lego, full preset, 5 min train + 200 test views
-#     scripts/gpu_session.sh fox                # issue 2/5: fox on the provided transforms.json (pack fox)
+#     scripts/gpu_session.sh fox                # fox at half resolution, automatic CUDA defaults (unbounded,
+#                                               # contracted), 2 minutes, held-out PSNR + depth + orbit frames
+#     scripts/gpu_session.sh lego-auto          # lego 400x400 with the automatic CUDA defaults (no preset), 5 min
 #     scripts/gpu_session.sh fit-image          # issue 8: the paper preset on a fox frame (pack fox)
 # Every stage writes its logs and JSON under $OUT, which comes back to this machine.
 # imageio-ffmpeg's wheel (68 MB) does not fit the carry limit: on the device, videos are written as
 # PNG frames (render --out DIR) and frames per second come from the bench's (d) line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: scripts/gpu_session.sh pack lego|fox | bench | tests | lego | fox | fit-image}
+stage=${1:?usage: scripts/gpu_session.sh pack lego|fox | bench | tests | lego | lego-auto | fox | fit-image}
 OUT=${OUT:-/tmp/nerf_ff_out}
 mkdir -p "$OUT"
 
@@ -50,7 +52,9 @@ case $stage in
     tests) py -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee "$OUT/tests.log" ;;
     lego) ff train lego --config full --out "$OUT/lego" --quiet 2>&1 | tee "$OUT/lego.log"
           ff render "$OUT/lego" --frames 120 --resolution 400x400 --out "$OUT/lego/orbit" --quiet 2>&1 | tee -a "$OUT/lego.log" ;;
-    fox) ff train fox --config full --set train.time_budget=240 --out "$OUT/fox" --quiet 2>&1 | tee "$OUT/fox.log" ;;
+    fox) ff train fox --set scene.downscale=2 --time-budget 120 --out "$OUT/fox" --quiet 2>&1 | tee "$OUT/fox.log"
+         ff render "$OUT/fox" --frames 60 --outputs rgb,depth --out "$OUT/fox/orbit" --quiet 2>&1 | tee -a "$OUT/fox.log" ;;
+    lego-auto) ff train lego --time-budget 300 --out "$OUT/lego-auto" --quiet 2>&1 | tee "$OUT/lego-auto.log" ;;
     fit-image) ff fit-image carry/datasets/ngp_fox/images/0001.jpg --preset paper --out "$OUT/fit" 2>&1 | tee "$OUT/fit.log" ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

@@ -13,7 +13,7 @@ TINY_RUN = {
     "sampler": {"grid_resolution": 16, "render_steps": 64, "update_every": 8, "warmup_steps": 16},
     "train": {"steps": 30, "lr": 1e-2, "lr_final": 1e-3, "warmup": 5, "target_samples": 4096, "init_rays": 256,
               "log_every": 10, "checkpoint_every": 1000, "device": "cpu"},
-    "eval": {"lpips_net": "none", "chunk": 1024},
+    "eval": {"lpips_net": "none", "chunk": 1024, "cost_frame": 32},
 }
 
 

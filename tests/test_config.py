@@ -49,3 +49,15 @@ def test_unknown_keys_and_bad_types(tmp_path):
         load_yaml(bad)
     with pytest.raises(UserError, match="does not exist"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+def test_set_null_unsets_optional_values_only():
+    from nerf_ff.config import parse_set
+
+    cfg = apply_overrides(RunConfig(), {"train": {"time_budget": 60}, "scene": {"aabb": [-1, -1, -1, 1, 1, 1]}}, "t")
+    cfg = apply_overrides(cfg, parse_set(["train.time_budget=null", "scene.aabb=None"]), "--set")
+    assert cfg.train.time_budget is None and cfg.scene.aabb is None
+    with pytest.raises(UserError, match="model.width"):
+        apply_overrides(RunConfig(), parse_set(["model.width=null"]), "--set")
+    with pytest.raises(UserError, match="not optional"):
+        apply_overrides(RunConfig(), {"model": {"width": None}}, "a.yaml")

@@ -19,6 +19,7 @@ import torch
 from nerf_ff.cli import main as cli_main
 from nerf_ff.config import SceneConfig, datasets_root
 from nerf_ff.data import load_scene
+from nerf_ff.data.align import umeyama
 from nerf_ff.data.cameras import Cameras, image_rays, look_at
 from nerf_ff.data.process import process, select_frames, sharpness
 from nerf_ff.errors import UserError
@@ -121,17 +122,6 @@ def render(cams: Cameras) -> np.ndarray:
     """uint8 RGB [N, H, W, 3]."""
     return np.stack([(trace(*rays(cams, i)) * 255 + 0.5).astype(np.uint8).reshape(cams.height, cams.width, 3)
                      for i in range(len(cams))])
-
-
-def umeyama(src: np.ndarray, dst: np.ndarray):
-    """Similarity (s, R, t) minimising |s R src + t - dst|^2; src, dst [N, 3]."""
-    ms, md = src.mean(0), dst.mean(0)
-    a, b = src - ms, dst - md
-    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
-    s = (S * np.diag(D)).sum() / (a * a).sum(-1).mean()
-    return s, R, md - s * R @ ms
 
 
 def check_poses(transforms: dict, truth: dict[str, np.ndarray], tol: float = 0.02, deg: float = 1.5) -> dict:

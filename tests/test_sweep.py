@@ -98,7 +98,7 @@ def test_sweep_file_errors_are_one_line(bad, message):
 
 
 def test_shipped_sweep_files_expand():
-    for name, n_runs in (("builtin", 9), ("fourfeat-table7", 4), ("lego-full", 13)):
+    for name, n_runs in (("builtin", 11), ("fourfeat-table7", 4), ("lego-full", 13)):
         path = project_root() / "configs" / f"sweep-{name}.yaml"
         runs = expand(parse_sweep(load_yaml(path)), where=str(path))
         assert len(runs) == n_runs and not any(r.config_error for r in runs)
@@ -107,6 +107,12 @@ def test_shipped_sweep_files_expand():
     assert cfgs["none"]["train"]["lr"] == cfgs["none"]["train"]["lr_final"] == 1e-2
     assert cfgs["basic"]["train"]["lr"] == 5e-3 and cfgs["posenc"]["train"]["lr"] == 5e-4
     assert cfgs["gaussian"]["sampler"]["kind"] == "uniform" and not cfgs["gaussian"]["model"]["view_dependent"]
+    assert cfgs["gaussian"]["scene"]["aabb"] == [-1.5, -1.5, -1.5, 1.5, 1.5, 1.5]  # the paper's box, not the hull
+    # The builtin sweep's cost axis: m in {16, 64, 256} at sigma 2, folders named by m.
+    path = project_root() / "configs" / "sweep-builtin.yaml"
+    by_id = {r.id: r.config for r in expand(parse_sweep(load_yaml(path)), where=str(path))}
+    assert {c["model"]["n_features"] for i, c in by_id.items() if i.startswith("builtin/gaussian-s2")} == {16, 64, 256}
+    assert by_id["builtin/gaussian-s2-m16/seed0"]["model"]["n_features"] == 16
 
 
 def test_fourfeat_preset_keeps_the_batch_at_1024_rays():
@@ -281,3 +287,18 @@ def test_report_only_on_a_folder_without_manifest(tmp_path, tiny_run):
     summary = write_report(tmp_path / "sweep")
     assert summary["n_done"] == 1 and summary["best"]["builtin"]["gaussian"]["sigma"] == 4.0
     assert summary["contact_sheets"] and summary["plots"]
+
+
+def test_features_and_widths_are_axes(tmp_path):
+    sweep = parse_sweep({"preset": _preset(tmp_path), "scenes": ["builtin"], "widths": [16, 32],
+                         "encodings": ["posenc", {"name": "gaussian", "sigmas": [2], "features": [8, 24]}]})
+    runs = {r.id: r for r in expand(sweep)}
+    assert set(runs) == {"builtin/posenc-w16/seed0", "builtin/posenc-w32/seed0",
+                         "builtin/gaussian-s2-m8-w16/seed0", "builtin/gaussian-s2-m8-w32/seed0",
+                         "builtin/gaussian-s2-m24-w16/seed0", "builtin/gaussian-s2-m24-w32/seed0"}
+    c = runs["builtin/gaussian-s2-m24-w16/seed0"].config["model"]
+    assert c["n_features"] == 24 and c["width"] == 16
+    with pytest.raises(UserError, match="only gaussian and learned take features"):
+        parse_sweep({"encodings": [{"name": "posenc", "features": [8]}]})
+    with pytest.raises(UserError, match="distinct positive integers"):
+        parse_sweep({"encodings": ["none"], "widths": [0]})

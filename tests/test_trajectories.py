@@ -8,7 +8,8 @@ import torch
 
 from nerf_ff.data.cameras import Cameras, look_at
 from nerf_ff.errors import UserError
-from nerf_ff.trajectories import (KeyframePath, _quat_from_rotmat, _rotmat_from_quat, estimate_up, focus_point,
+from nerf_ff.trajectories.frame import _quat_from_rotmat, _rotmat_from_quat
+from nerf_ff.trajectories import (KeyframePath, estimate_up, focus_point,
                                   interpolate, load_path_file, nearest_tour, orbit, save_nerfstudio_path,
                                   save_path_file, spiral)
 from nerf_ff import trajectories

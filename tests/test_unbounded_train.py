@@ -2,7 +2,6 @@
 opaque photos, a ring of cameras) with the automatic CPU defaults: it learns where things are, not
 fog in front of the cameras, and beats a flat colour by a clear margin on held-out views."""
 
-import numpy as np
 import pytest
 import torch
 
