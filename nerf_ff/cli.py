@@ -111,6 +111,14 @@ def cmd_train(args) -> int:
     if args.resume:
         trainer.resume()
         print(f"resumed at step {trainer.step} of {cfg.train.steps}", file=sys.stderr)
+    viewer = None
+    if getattr(args, "viewer", False):
+        from .trainer import Gate  # noqa: PLC0415
+        from .viewer.server import Viewer  # noqa: PLC0415
+
+        trainer.gate = Gate()
+        viewer = Viewer(trainer.model, cfg, scene, run_dir, trainer=trainer, port=args.port)
+        print(f"viewer at {viewer.url}: the live model, with pause / resume", file=sys.stderr, flush=True)
     print(f"training {cfg.model.encoding} on {trainer.device} (amp {trainer.amp}) → {run_dir}", file=sys.stderr)
     summary = trainer.fit()
     if summary["stopped"] in ("SIGINT", "SIGTERM"):
@@ -129,6 +137,10 @@ def cmd_train(args) -> int:
     if search is not None:
         result["sigma"] = search["chosen_sigma"]
     print(json.dumps(result))
+    if viewer is not None:
+        from .viewer import serve_forever  # noqa: PLC0415
+
+        return serve_forever(viewer, ": training finished, the trained model stays on view")
     return 0
 
 
@@ -189,6 +201,14 @@ def cmd_demo(args) -> int:
           f"{metrics['n_views']} test views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, "
           f"LPIPS {'%.3f' % metrics['lpips'] if metrics['lpips'] is not None else 'n/a (' + str(metrics['lpips_note']) + ')'}"
           f"\nrendered test views: {out / 'eval'}   metrics: {out / 'metrics.json'}", file=sys.stderr)
+    if rc == 0:
+        from .demo import newcomer_outputs  # noqa: PLC0415
+
+        shown = newcomer_outputs(out, progress=not args.quiet)
+        print(f"look at: {shown['views']} (ground truth | prediction | depth)\n"
+              f"         {shown['video']} (an orbit, rgb | depth)\n"
+              f"next: nerf-ff view {out}   (fly through it in the browser; pip install 'nerf_ff[viewer]')",
+              file=sys.stderr)
     return rc
 
 
@@ -216,6 +236,28 @@ def cmd_render(args) -> int:
                          outputs=args.outputs, out=args.out, compare=args.compare or (), labels=args.labels,
                          chunk=args.chunk, device=args.device, progress=not args.quiet)
     print(json.dumps({k: result[k] for k in ("frames", "seconds", "fps", "out")}))
+    return 0
+
+
+def cmd_view(args) -> int:
+    """A trained run in the browser (viser): frustums, progressive rendering, camera paths."""
+    from .viewer import open_run, serve_forever  # noqa: PLC0415
+
+    return serve_forever(open_run(args.run_dir, host=args.host, port=args.port, device=args.device))
+
+
+def cmd_export(args) -> int:
+    """A trained run → a coloured point cloud (rendered depth) or a mesh (density iso-surface)."""
+    from .export import export_mesh, export_points  # noqa: PLC0415
+
+    if args.points:
+        result = export_points(args.run_dir, args.out, downscale=args.downscale, views=args.views,
+                               min_opacity=args.min_opacity, max_points=args.max_points, bounds=args.bounds,
+                               device=args.device, progress=not args.quiet)
+    else:
+        result = export_mesh(args.run_dir, args.out, resolution=args.resolution, threshold=args.threshold,
+                             bounds=args.bounds, device=args.device, progress=not args.quiet)
+    print(json.dumps(result))
     return 0
 
 
@@ -290,6 +332,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation at the end")
     t.add_argument("--log", choices=["csv", "tensorboard"], help="training scalars: csv (RUN_DIR/log.csv, always "
                    "written) or tensorboard (also RUN_DIR/tensorboard; pip install tensorboard)")
+    t.add_argument("--viewer", action="store_true", help="watch training in the browser (viser), pause / resume; "
+                   "the viewer stays up after training until Ctrl+C")
+    t.add_argument("--port", type=int, default=8080, help="--viewer's port (default 8080)")
     _add_train_flags(t)
     t.set_defaults(func=cmd_train)
 
@@ -347,6 +392,35 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="auto | cpu | cuda (default: the run's)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_render)
+
+    v = sub.add_parser("view", help="a trained run in the web browser (viser): fly through it, make camera paths")
+    v.add_argument("run_dir", help="run folder (holds config.yaml and checkpoint.pt)")
+    v.add_argument("--port", type=int, default=8080, help="port of the viewer (default 8080)")
+    v.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1; 0.0.0.0 to share)")
+    v.add_argument("--device", help="auto | cpu | cuda (default: the run's)")
+    v.set_defaults(func=cmd_view)
+
+    x = sub.add_parser("export", help="a trained run → coloured point cloud (PLY) or mesh (PLY / OBJ)")
+    x.add_argument("run_dir", help="run folder (holds config.yaml and checkpoint.pt)")
+    what = x.add_mutually_exclusive_group(required=True)
+    what.add_argument("--points", action="store_true", help="points from the rendered depth of the training views")
+    what.add_argument("--mesh", action="store_true", help="marching tetrahedra on the density, colours from the field")
+    x.add_argument("--out", help="FILE.ply (points, mesh) or FILE.obj (mesh); default RUN_DIR/export/points.ply | "
+                   "mesh.ply")
+    x.add_argument("--bounds", type=float, nargs=6, metavar="X", help="XMIN YMIN ZMIN XMAX YMAX ZMAX in world units "
+                   "(default: the scene box, or the region of interest of a captured scene)")
+    x.add_argument("--resolution", type=int, help="mesh: grid points along the longest side (default 128 CPU, 256 GPU)")
+    x.add_argument("--threshold", type=float, help="mesh: density level of the surface (default: half the light "
+                   "lost over 1%% of the box diagonal)")
+    x.add_argument("--downscale", type=float, default=1.0, help="points: render the views at this scale (default 1)")
+    x.add_argument("--views", type=int, help="points: this many training views, evenly spread (default all)")
+    x.add_argument("--min-opacity", dest="min_opacity", type=float, default=0.9,
+                   help="points: keep pixels at least this opaque (default 0.9)")
+    x.add_argument("--max-points", dest="max_points", type=int, default=2_000_000,
+                   help="points: at most this many, a random subset (default 2,000,000)")
+    x.add_argument("--device", help="auto | cpu | cuda (default: the run's)")
+    x.add_argument("--quiet", action="store_true", help="no progress bars")
+    x.set_defaults(func=cmd_export)
 
     sw = sub.add_parser("sweep", help="run a sweep file (scenes x encodings x sigma x seeds) → CSV, tables, plots")
     sw.add_argument("sweep_file", help="sweep YAML: a path or NAME for configs/sweep-NAME.yaml (builtin, "

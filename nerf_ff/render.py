@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -91,9 +91,10 @@ def eval_background(field: RadianceField, scene_background: Tensor, opaque: bool
 @torch.no_grad()
 def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index: int,
                  background: Optional[Tensor], chunk: int = 8192, amp: str = "off",
-                 max_samples: Optional[int] = None) -> dict:
+                 max_samples: Optional[int] = None, cancel: Optional[Callable[[], bool]] = None) -> Optional[dict]:
     """Render camera `index` in chunks of rays: rgb [H,W,3], depth [H,W], opacity [H,W] (on the CPU).
-    background: [3], or None for the field's learned background.
+    background: [3], or None for the field's learned background. `cancel` is asked between chunks;
+    when it answers True the render stops and None is returned (the viewer, when the camera moves).
 
     Memory is bounded by `chunk` (rays in flight), not by the image size: rays are generated per
     chunk and each chunk's output is moved to the CPU before the next one is rendered."""
@@ -105,6 +106,8 @@ def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index
     cams_dev = cams.to(device)
     n_samples = 0
     for start in range(0, H * W, chunk):
+        if cancel is not None and cancel():
+            return None
         pix = torch.arange(start, min(start + chunk, H * W), device=device)
         idx = torch.full_like(pix, index)
         rays_o, rays_d = pixel_rays(cams_dev, idx, pix % W, pix // W)

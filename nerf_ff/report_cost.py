@@ -39,9 +39,25 @@ def plot_quality_vs_cost(scene, rows: list[dict], path: Path) -> Optional[Path]:
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     encodings = sorted({r["encoding"] for r in done})
+    colours = {enc: f"C{i}" for i, enc in enumerate(encodings)}
     for enc in encodings:
-        pts = sorted((cost_of(r, "render_ms"), r["psnr"]) for r in done if r["encoding"] == enc)
-        ax1.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "o", label=enc)
+        # One colour per encoding; a line joins runs that differ only in cost (m, width) at one σ,
+        # runs at other σ are points labelled with their σ (a noisier field also renders slower:
+        # it leaves less empty space to skip).
+        groups: dict = {}
+        for r in done:
+            if r["encoding"] == enc:
+                groups.setdefault(r["sigma"], []).append(r)
+        for k, (sigma, runs) in enumerate(sorted(groups.items(), key=lambda kv: kv[0] or 0)):
+            pts = sorted((cost_of(r, "render_ms"), r["psnr"], (r.get("_metrics") or {}).get("n_features"))
+                         for r in runs)
+            ax1.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "o", color=colours[enc],
+                     label=enc if k == 0 else None)
+            for ms, psnr, m in pts:
+                if sigma is not None:
+                    text = f"σ{sigma:g}" + (f" m{m}" if len(pts) > 1 and m else "")
+                    ax1.annotate(text, (ms, psnr), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                                 color=colours[enc])
     res = cost_of(done[0], "render_resolution")
     ax1.set_xscale("log")
     ax1.set_xlabel(f"render time per frame, ms ({res[0]}x{res[1]})" if res else "render time per frame, ms")
@@ -89,9 +105,11 @@ def plot_training_curves(rows: list[dict], path: Path) -> Optional[Path]:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for label, log in logs:
+    cmap = plt.get_cmap("tab20" if len(logs) > 10 else "tab10")
+    for i, (label, log) in enumerate(logs):
         pts = [(e["step"], e["psnr"]) for e in log if e.get("psnr") is not None]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label=label)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label=label, color=cmap(i % cmap.N),
+                ls="-" if i < 20 else "--")
     ax.set_xlabel("step")
     ax.set_ylabel("training PSNR (dB, EMA of the batch loss)")
     ax.set_title("training curves")

@@ -14,6 +14,7 @@ SIGTERM; `resume()` restores model, optimiser, grid, step, ray-batch size and RN
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -35,7 +36,33 @@ from .model import NeRFModel
 from .trainlog import TrainLog
 
 MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
+STARTUP_STEPS = 10  # steps whose time the schedule ignores (progress_fraction)
 PREVIEW_SIDE = 128  # longest side of the periodic held-out preview render
+
+
+class Gate:
+    """Lets another thread (the viewer) pause training between steps, and render without racing a
+    step: a training step holds `lock`; a paused trainer waits before its next step (paused time is
+    not training time, so the time budget and the schedule lose nothing)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self._running = threading.Event()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def wait(self, stop) -> None:
+        while not self._running.wait(0.2) and not stop():
+            pass
 
 
 class Trainer:
@@ -69,6 +96,8 @@ class Trainer:
         self.samples_total = 0  # samples through the field in training steps (cost: samples per second)
         self.history: list[dict] = []
         self._stop_signal: Optional[str] = None
+        self._startup_s = 0.0  # time of this process's first STARTUP_STEPS steps (progress_fraction)
+        self.gate: Optional[Gate] = None  # set by a viewer: pause / resume, and no render mid-step
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
@@ -121,7 +150,11 @@ class Trainer:
         t = self.cfg.train
         p = self.step / t.steps
         if t.time_budget:
-            p = max(p, self.elapsed / t.time_budget)
+            # The first steps of a process are slow (allocations, kernel set-up, other processes
+            # starting) by a varying amount; left in, they make the schedule of a run the budget never
+            # binds depend on that noise (the same sweep on Ray and in local processes differed by up to
+            # 0.2 dB). The steps after them are what the budget paces.
+            p = max(p, max(0.0, self.elapsed - self._startup_s) / t.time_budget)
         return min(p, 1.0)
 
     def learning_rate(self) -> float:
@@ -233,6 +266,13 @@ class Trainer:
             previous[sig] = signal.signal(sig, handler)
         return previous
 
+    def _gated(self):
+        """Training steps pause here while a viewer asks (Gate), and hold its lock while they run."""
+        if self.gate is None:
+            return contextlib.nullcontext()
+        self.gate.wait(lambda: bool(self._stop_signal))
+        return self.gate.lock
+
     def fit(self) -> dict:
         """Train until the step count or time budget is reached. Returns a summary dict."""
         t = self.cfg.train
@@ -247,6 +287,7 @@ class Trainer:
         reason = "steps"
         loss_ema: Optional[float] = None
         log = TrainLog(self.run_dir, t.log, resume_step=self.step)
+        startup_steps = STARTUP_STEPS
         try:
             while self.step < t.steps:
                 if t.time_budget and self.elapsed >= t.time_budget:
@@ -255,9 +296,13 @@ class Trainer:
                 if self._stop_signal:
                     reason = self._stop_signal
                     break
-                t0 = time.perf_counter()
-                info = self.train_step()
-                self.elapsed += time.perf_counter() - t0
+                with self._gated():
+                    t0 = time.perf_counter()
+                    info = self.train_step()
+                    took = time.perf_counter() - t0
+                    self.elapsed += took
+                    if startup_steps:
+                        self._startup_s, startup_steps = self._startup_s + took, startup_steps - 1
                 if not info["ok"]:
                     if t.nan_policy == "stop" or self.bad_steps >= MAX_BAD_STEPS:
                         self.save()
@@ -267,16 +312,19 @@ class Trainer:
                             f"the last good state is in {self.run_dir / 'checkpoint.pt'}; lower train.lr or model.sigma")
                     continue
                 loss_ema = info["loss"] if loss_ema is None else 0.9 * loss_ema + 0.1 * info["loss"]
+                row = None  # one log.csv row per step at most: scalars and / or the preview's PSNR
                 if self.step % t.log_every == 0 or self.step == t.steps:
                     psnr = -10 * math.log10(max(loss_ema, 1e-10))
                     entry = {"step": self.step, "elapsed": round(self.elapsed, 3), "loss": loss_ema,
                              "psnr": psnr, "n_rays": self.n_rays, "n_samples": info["n_samples"],
                              "occupied": round(self.model.sampler.occupied_fraction(), 4)}
                     self.history.append(entry)
-                    log.row({**entry, "lr": self.learning_rate(), **self._b_stats()})
+                    row = {**entry, "lr": self.learning_rate(), **self._b_stats()}
                 if t.preview_every and self.step % t.preview_every == 0:
-                    log.row({"step": self.step, "elapsed": round(self.elapsed, 3),
-                             "preview_psnr": self._preview(log)})
+                    row = {**(row or {"step": self.step, "elapsed": round(self.elapsed, 3)}),
+                           "preview_psnr": self._preview(log)}
+                if row is not None:
+                    log.row(row)
                 if bar is not None:
                     bar.update(1)
                     if self.step % 10 == 0:

@@ -6,7 +6,7 @@ B the mean and largest row norm |b_i| (its frequencies in cycles per box). Every
 steps (0: off) one held-out view is rendered at a reduced size: its PSNR goes into the row
 (`preview_psnr`) and the image to RUN_DIR/preview/step_NNNNNNN.png and TensorBoard.
 
-log.csv is appended to, so a resumed run continues its own log; rows at or after the resume step are
+log.csv is appended to, so a resumed run continues its own log; rows after the resume step are
 dropped first (a killed run may have logged past its last checkpoint). With `train.log: tensorboard`
 (`nerf-ff train --log tensorboard`) the same scalars go to RUN_DIR/tensorboard (`tensorboard
 --logdir RUN_DIR`); TensorBoard is an optional package and a missing one is a one-line error.
@@ -50,7 +50,7 @@ class TrainLog:
             return
         with open(self.path, newline="") as f:
             rows = list(csv.DictReader(f))
-        keep = [r for r in rows if r.get("step") and int(r["step"]) < step] if step else []
+        keep = [r for r in rows if r.get("step") and int(float(r["step"])) <= step] if step else []
         with open(self.path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
             w.writeheader()

@@ -16,6 +16,7 @@ Public API:
     make_builtin_scene(cfg)            -> SceneData (train: cfg.builtin_views, test: N_TEST_VIEWS)
     render_builtin(cameras)            -> uint8 RGBA [N, H, W, 4]
     trace_builtin(rays_o, rays_d)      -> rgb [R, 3], hit [R], t [R] (float64, for depth / tests)
+    builtin_sdf(points)                -> signed distance to the surfaces [M] (for exported meshes)
     builtin_cameras(n, size, offset)   -> Cameras on the viewing band
     write_blender_folder(scene, dir)   -> NeRF-synthetic folder (transforms_*.json + RGBA PNGs)
 """
@@ -113,6 +114,14 @@ class Ellipsoid(_Solid):
         n = p / self.radii**2
         return n / n.norm(dim=-1, keepdim=True)
 
+    def sdf_local(self, p: Tensor) -> Tensor:
+        # Exact for a sphere; for an ellipsoid the first-order estimate k0 (k0 - 1) / k1, exact on the
+        # surface and within a few % of the distance near it (where exports are scored).
+        k0 = (p / self.radii).norm(dim=-1)
+        k1 = (p / self.radii**2).norm(dim=-1).clamp_min(1e-12)
+        deep = (k0 - 1.0) * self.radii.min()  # deep inside (where the estimate tends to 0): the right sign
+        return torch.where(k0 >= 0.5, k0 * (k0 - 1.0) / k1, deep)
+
 
 class Box(_Solid):
     def __init__(self, centre, half, rotation: Tensor, albedo_fn):
@@ -132,6 +141,10 @@ class Box(_Solid):
         n = torch.zeros_like(p)
         n.scatter_(1, axis[:, None], torch.sign(p.gather(1, axis[:, None])))
         return n
+
+    def sdf_local(self, p: Tensor) -> Tensor:
+        q = p.abs() - self.half
+        return q.clamp_min(0).norm(dim=-1) + q.amax(-1).clamp_max(0)
 
 
 class Cylinder(_Solid):
@@ -169,6 +182,10 @@ class Cylinder(_Solid):
         on_cap = (self.half_height - p[:, 2].abs()) < (self.radius - p[:, :2].norm(dim=-1))
         n = torch.where(on_cap[:, None], cap, side)
         return n / n.norm(dim=-1, keepdim=True)
+
+    def sdf_local(self, p: Tensor) -> Tensor:
+        q = torch.stack([p[:, :2].norm(dim=-1) - self.radius, p[:, 2].abs() - self.half_height], -1)
+        return q.clamp_min(0).norm(dim=-1) + q.amax(-1).clamp_max(0)
 
 
 # ---- textures: local surface point p [M, 3] and local normal n [M, 3] -> albedo [M, 3] ----------
@@ -229,6 +246,13 @@ def trace_builtin(rays_o: Tensor, rays_d: Tensor) -> tuple[Tensor, Tensor, Tenso
         if m.any():
             rgb[m] = solid.color(o[m] + t[m, None] * d[m])
     return rgb, hit, t
+
+
+def builtin_sdf(points: Tensor) -> Tensor:
+    """Signed distance [M] (float64, world units; negative inside) from world points [M, 3] to the
+    scene's surfaces: the union of the solids (the egg's ellipsoid distance is a close estimate)."""
+    p = points.double()
+    return torch.stack([s.sdf_local(s.to_local(p)) for s in SOLIDS], -1).amin(-1)
 
 
 def render_builtin(cameras: Cameras, chunk: int = 1 << 18) -> Tensor:

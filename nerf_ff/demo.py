@@ -1,0 +1,63 @@
+"""What `nerf-ff demo` leaves for a newcomer to look at, beside the run's metrics:
+
+    RUN/demo_views.png        for a few test views: ground truth | prediction | depth, side by side
+    RUN/videos/orbit.mp4      an orbit around the scene (rgb | depth), larger than the 64x64 training images
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from .evaluate import composite_gt, to_u8
+from .video import draw_label, grid
+
+ORBIT_FRAMES = 90
+ORBIT_SIDE = 256
+VIEWS_SHOWN = 4
+PANEL_SIDE = 192
+
+
+def _big(img: np.ndarray, side: int = PANEL_SIDE) -> np.ndarray:
+    """uint8 [H, W, 3] enlarged by a whole factor (nearest: the pixels stay honest), then labelled later."""
+    k = max(1, side // max(img.shape[:2]))
+    return np.ascontiguousarray(img.repeat(k, 0).repeat(k, 1))
+
+
+def side_by_side(run_dir: Path, scene, out: Path) -> Path:
+    """Ground truth | prediction | depth for up to VIEWS_SHOWN evaluated test views, one row each."""
+    run_dir = Path(run_dir)
+    test = scene.test
+    done = sorted(int(p.stem) for p in (run_dir / "eval").glob("[0-9][0-9][0-9].png"))
+    picks = [done[round(i)] for i in np.linspace(0, len(done) - 1, min(VIEWS_SHOWN, len(done)))]
+    rows = []
+    for i in dict.fromkeys(picks):
+        gt = to_u8(composite_gt(test.images[i], scene.background.float()))
+        pred = iio.imread(run_dir / "eval" / f"{i:03d}.png")[..., :3]
+        depth = iio.imread(run_dir / "eval" / f"{i:03d}_depth.png")[..., :3]
+        panels = [_big(gt), _big(pred), _big(depth)]
+        for p, label in zip(panels, (f"ground truth #{i}", "prediction", "depth")):
+            draw_label(p, label)
+        rows.append(panels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(out, grid(rows))
+    return out
+
+
+def newcomer_outputs(run_dir, progress: bool = True) -> dict:
+    """The side-by-side image and the orbit video of a finished demo run; returns their paths."""
+    from .config import RunConfig, load_yaml  # noqa: PLC0415
+    from .data import load_scene  # noqa: PLC0415
+    from .video import render_path  # noqa: PLC0415
+
+    run_dir = Path(run_dir)
+    cfg = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"))
+    scene = load_scene(cfg.scene, splits=("train", "test"))
+    views = side_by_side(run_dir, scene, run_dir / "demo_views.png")
+    with torch.inference_mode():
+        video = render_path(run_dir, "orbit", frames=ORBIT_FRAMES, resolution=(ORBIT_SIDE, ORBIT_SIDE),
+                            outputs="rgb,depth", progress=progress)
+    return {"views": str(views), "video": str(video["out"])}
