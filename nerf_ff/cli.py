@@ -411,7 +411,7 @@ def make_parser() -> argparse.ArgumentParser:
                    "(default: the scene box, or the region of interest of a captured scene)")
     x.add_argument("--resolution", type=int, help="mesh: grid points along the longest side (default 128 CPU, 256 GPU)")
     x.add_argument("--threshold", type=float, help="mesh: density level of the surface (default: half the light "
-                   "lost over 1%% of the box diagonal)")
+                   "lost within one grid cell, ln 2 / cell)")
     x.add_argument("--downscale", type=float, default=1.0, help="points: render the views at this scale (default 1)")
     x.add_argument("--views", type=int, help="points: this many training views, evenly spread (default all)")
     x.add_argument("--min-opacity", dest="min_opacity", type=float, default=0.9,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .evaluate import composite_gt, to_u8
-from .video import draw_label, grid
+from .video import grid
 
 ORBIT_FRAMES = 90
 ORBIT_SIDE = 256
@@ -27,6 +27,15 @@ def _big(img: np.ndarray, side: int = PANEL_SIDE) -> np.ndarray:
     return np.ascontiguousarray(img.repeat(k, 0).repeat(k, 1))
 
 
+def _titled(img: np.ndarray, text: str) -> np.ndarray:
+    """A white strip with black text above the image."""
+    import cv2  # noqa: PLC0415
+
+    strip = np.full((22, img.shape[1], 3), 255, np.uint8)
+    cv2.putText(strip, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, img], 0)
+
+
 def side_by_side(run_dir: Path, scene, out: Path) -> Path:
     """Ground truth | prediction | depth for up to VIEWS_SHOWN evaluated test views, one row each."""
     run_dir = Path(run_dir)
@@ -38,10 +47,8 @@ def side_by_side(run_dir: Path, scene, out: Path) -> Path:
         gt = to_u8(composite_gt(test.images[i], scene.background.float()))
         pred = iio.imread(run_dir / "eval" / f"{i:03d}.png")[..., :3]
         depth = iio.imread(run_dir / "eval" / f"{i:03d}_depth.png")[..., :3]
-        panels = [_big(gt), _big(pred), _big(depth)]
-        for p, label in zip(panels, (f"ground truth #{i}", "prediction", "depth")):
-            draw_label(p, label)
-        rows.append(panels)
+        rows.append([_titled(_big(img), label)
+                     for img, label in ((gt, f"ground truth, test view {i}"), (pred, "prediction"), (depth, "depth"))])
     out.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(out, grid(rows))
     return out

@@ -9,7 +9,7 @@
 Bounds default to the scene box (objects) or the region of interest (captured, unbounded scenes:
 the contraction squashes what lies beyond, so a mesh there would be coarse). The threshold is a
 density (per world unit): a ray crossing one grid cell of density σ loses 1 - exp(-σ·cell) of its
-light; the default, 0.5 of the light per 1 % of the box's diagonal, scales with the scene's size.
+light; the default, half the light within one cell (σ = ln 2 / cell), is free of the scene's scale.
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ def parse_bounds(bounds: Optional[Sequence[float]], fallback: Tensor) -> Tensor:
     return b
 
 
-def default_threshold(bounds: Tensor) -> float:
-    """σ at which a ray loses half its light over 1 % of the box's diagonal."""
-    diag = float((bounds[3:] - bounds[:3]).norm())
-    return math.log(2.0) / (0.01 * diag)
+def default_threshold(cell: float) -> float:
+    """σ at which a ray loses half its light within one grid cell: the surface that is opaque at the
+    scale the mesh resolves (a finer grid asks for a sharper surface)."""
+    return math.log(2.0) / cell
 
 
 def _out_path(run_dir: Path, out, default_name: str, allowed: Sequence[str]) -> Path:
@@ -157,13 +157,13 @@ def export_mesh(run_dir, out=None, *, resolution: Optional[int] = None, threshol
     if resolution < 8 or resolution > 1024:
         raise UserError(f"--resolution {resolution}: use 8 .. 1024 grid points along the longest side")
     box = parse_bounds(bounds, default_bounds(model))
-    level = default_threshold(box) if threshold is None else float(threshold)
-    if not level > 0:
+    if threshold is not None and not threshold > 0:
         raise UserError(f"--threshold {threshold}: a density threshold must be positive")
     t0 = time.perf_counter()
     sigma = density_grid(model.field, box, resolution, progress=progress)
     counts = torch.tensor(sigma.shape, dtype=torch.float32)
     cell = (box[3:] - box[:3]) / (counts - 1)
+    level = default_threshold(float(cell.max())) if threshold is None else float(threshold)
     # Pad one empty layer all round so surfaces cut by the bounds close (watertight by construction).
     padded = torch.nn.functional.pad(sigma[None, None], (1, 1, 1, 1, 1, 1), value=0.0)[0, 0]
     verts, faces = marching_tetrahedra(padded, level, box[:3] - cell, box[3:] + cell)

@@ -37,6 +37,7 @@ from .trainlog import TrainLog
 
 MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
 STARTUP_STEPS = 10  # steps whose time the schedule ignores (progress_fraction)
+TIME_WARMUP = 0.02  # fraction of the time budget spent before time paces the schedule
 PREVIEW_SIDE = 128  # longest side of the periodic held-out preview render
 
 
@@ -150,11 +151,15 @@ class Trainer:
         t = self.cfg.train
         p = self.step / t.steps
         if t.time_budget:
-            # The first steps of a process are slow (allocations, kernel set-up, other processes
-            # starting) by a varying amount; left in, they make the schedule of a run the budget never
-            # binds depend on that noise (the same sweep on Ray and in local processes differed by up to
-            # 0.2 dB). The steps after them are what the budget paces.
-            p = max(p, max(0.0, self.elapsed - self._startup_s) / t.time_budget)
+            # Time paces the schedule only once it has a steady measure: the first steps of a process
+            # are slow by a varying amount (allocations, kernel set-up, other processes starting), and
+            # an average over a few noisy steps can outrun the step count in a run the budget never
+            # binds, making its schedule depend on that noise (the same sweep on Ray and in local
+            # processes differed by up to 0.2 dB). So: the startup steps' time left out, and nothing
+            # until 2 % of the budget has been spent.
+            spent = self.elapsed - self._startup_s
+            if spent >= TIME_WARMUP * t.time_budget:
+                p = max(p, spent / t.time_budget)
         return min(p, 1.0)
 
     def learning_rate(self) -> float:

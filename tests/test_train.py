@@ -116,3 +116,16 @@ def test_appearance_codes_train_and_evaluate_with_the_mean(tmp_path, scene):
     torch.testing.assert_close(rgb_mean, rgb_0)
     metrics = evaluate(tmp_path, scene, cfg, model, trainer.state(), progress=False)
     assert "mean code" in metrics["appearance_note"]
+
+
+def test_schedule_follows_steps_until_time_has_a_steady_measure(tmp_path, scene):
+    t = Trainer(tiny_cfg(steps=1000, time_budget=100.0), scene, tmp_path, progress=False)
+    t.step, t._startup_s = 20, 1.5
+    t.elapsed = 3.0  # 1.5 s after the startup steps: under 2 % of the budget, the steps pace
+    assert t.progress_fraction() == pytest.approx(0.02)
+    t.elapsed = 1.5 + 5.0  # 5 % of the budget spent at 2 % of the steps: the budget binds, time paces
+    assert t.progress_fraction() == pytest.approx(0.05)
+    t.step = 900  # ahead of time: the steps pace
+    assert t.progress_fraction() == pytest.approx(0.9)
+    t.elapsed = 200.0
+    assert t.progress_fraction() == 1.0

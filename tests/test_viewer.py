@@ -142,3 +142,41 @@ def test_headless_chromium_shows_the_scene(viewer):
     left = shot[:, : shot.shape[1] // 2].reshape(-1, 3)
     colours = np.unique(left // 8, axis=0)
     assert len(colours) > 30 and left.std(0).mean() > 10, (len(colours), left.std(0))
+
+
+def test_viewer_follows_a_training_run_and_pauses_it(tmp_path):
+    pytest.importorskip("viser", reason="the viewer is an optional extra (pip install -e .[viewer])")
+    from browser import free_port
+
+    from nerf_ff.viewer.server import Viewer
+
+    d = json.loads(json.dumps(TINY_RUN))
+    d["train"].update(steps=400, log_every=5)
+    cfg = RunConfig.from_dict(d).validate()
+    scene = load_scene(cfg.scene)
+    trainer = Trainer(cfg, scene, tmp_path, progress=False)
+    trainer.gate = Gate()
+    viewer = Viewer(trainer.model, cfg, scene, tmp_path, trainer=trainer, port=free_port())
+    thread = threading.Thread(target=trainer.fit)
+    try:
+        thread.start()
+        deadline = time.time() + 60
+        while trainer.step < 20 and time.time() < deadline:
+            time.sleep(0.05)
+        viewer.toggle_pause()  # the panel's button
+        assert trainer.gate.paused and viewer.pause.label == "Resume training"
+        time.sleep(0.5)
+        held = trainer.step
+        time.sleep(1.5)
+        assert trainer.step == held and thread.is_alive()  # nothing moves while paused
+        assert "paused" in viewer.status.content and f"step **{held}**" in viewer.status.content
+        viewer.toggle_pause()
+        thread.join(120)
+        assert trainer.step == 400 and not trainer.gate.paused
+        time.sleep(1.2)
+        steps, psnr = viewer.curve.data
+        assert len(steps) >= 2 and steps[-1] == 400 and np.isfinite(psnr).all()  # the training curve
+    finally:
+        trainer.gate.resume()
+        thread.join(120)
+        viewer.close()
