@@ -7,6 +7,8 @@
    first (preview) image and the full-resolution one once the camera rests; 10 moves.
 2. Export of the built-in scene: the mesh's open edges (0: watertight) and, for every vertex, its
    distance to the scene's analytic surfaces (data/procedural.py builtin_sdf) in grid cells.
+3. A camera path made in the viewer (4 keyframes, 30 frames): the preview's frames against
+   `nerf-ff render RUN --path FILE`'s.
 """
 
 from __future__ import annotations
@@ -86,6 +88,34 @@ def mesh_accuracy(run_dir: str, resolution: int) -> dict:
             "median_cells": float(np.median(d)), "p95_cells": float(np.quantile(d, 0.95)), "cell": cell}
 
 
+def camera_path_check(run_dir: str, out_dir: str = "/tmp/nerf_ff_campath") -> dict:
+    import glob  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    import imageio.v3 as iio  # noqa: PLC0415
+
+    from nerf_ff.viewer.camera import fov_y  # noqa: PLC0415
+
+    viewer = open_run(run_dir, port=free_port())
+    try:
+        cams = viewer.scene.train.cameras
+        for i in (0, 10, 20, 30):
+            wxyz, pos = c2w_to_viser(cams.c2w[i % len(cams)].double().numpy())
+            viewer.add_keyframe(wxyz, pos, fov_y(cams), 1.6)
+        viewer.frames.value = 30
+        frames = viewer.preview_path(path=f"{out_dir}/path.json")
+    finally:
+        viewer.close()
+    shutil.rmtree(f"{out_dir}/frames", ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "nerf_ff.cli", "render", run_dir, "--path", f"{out_dir}/path.json", "--out",
+                    f"{out_dir}/frames", "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    files = sorted(glob.glob(f"{out_dir}/frames/rgb_*.png"))
+    diffs = [int(np.abs(a.astype(int) - iio.imread(f)[..., :3].astype(int)).max()) for a, f in zip(frames, files)]
+    return {"preview_frames": len(frames), "rendered_frames": len(files), "max_abs_diff": max(diffs),
+            "identical_frames": sum(d == 0 for d in diffs)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
@@ -96,6 +126,7 @@ def main() -> None:
     print(json.dumps(out), flush=True)
     if not args.skip_viewer:
         out["viewer"] = viewer_latency(args.run_dir)
+        out["camera_path"] = camera_path_check(args.run_dir)
     print(json.dumps(out, indent=1))
 
 
