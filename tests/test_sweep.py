@@ -215,9 +215,12 @@ def test_interrupt_saves_and_marks_runs_resumable(tmp_path):
     sweep = _sweep_file(tmp_path, {"preset": _preset(tmp_path, steps=100000, checkpoint_every=5),
                                    "encodings": ["none"]})
     out = tmp_path / "s"
+    # SIGINT restored to its default in the child: a test runner started in the background (`cmd &`)
+    # ignores SIGINT, and Python keeps an ignored SIGINT ignored, so Ctrl-C would never arrive.
     proc = subprocess.Popen([sys.executable, "-m", "nerf_ff.cli", "sweep", str(sweep), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run = out / "builtin/none/seed0"
     deadline = time.time() + 120
     while time.time() < deadline and not (run / "checkpoint.pt").exists():
