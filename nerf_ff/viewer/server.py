@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -72,6 +71,7 @@ class Viewer:
         self.server = viser.ViserServer(host=host, port=port, verbose=False)
         self.url = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{self.server.get_port()}"
         self.clients: dict[int, ClientView] = {}
+        self._closed = threading.Event()
         self.keyframes: list[np.ndarray] = []  # c2w [3, 4], OpenGL
         self.keyframe_fov_y: Optional[float] = None
         self.keyframe_aspect: Optional[float] = None
@@ -183,8 +183,7 @@ class Viewer:
             self.pause.label = "Resume training"
 
     def _follow_training(self) -> None:
-        while True:
-            time.sleep(1.0)
+        while not self._closed.wait(1.0):
             t = self.trainer
             hist = list(t.history)
             state = "paused" if t.gate is not None and t.gate.paused else "training"
@@ -256,6 +255,7 @@ class Viewer:
         return frames
 
     def close(self) -> None:
+        self._closed.set()
         for view in self.clients.values():
             view.close()
         self.server.stop()
