@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import UserError
-from .report_cost import plot_quality_vs_cost, plot_training_curves
+from .report_cost import plot_quality_vs_cost, plot_training_curves, pyplot
 
 REPORT_DIR = "report"
 ORDER = ("none", "basic", "posenc", "hashgrid", "gaussian", "learned")
@@ -250,15 +250,6 @@ def markdown(rows: list[dict], agg: dict) -> str:
 # --------------------------------------------------------------------------- plots
 
 
-def _pyplot():
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    return plt
-
-
 def plot_quality_vs_sigma(scene, groups: list[dict], ctx: dict, path: Path) -> Optional[Path]:
     """PSNR (and LPIPS when measured) against σ on a log axis: σ-encodings as lines with error bars
     (std over seeds), the others as horizontal lines; world-unit σ on the top axis."""
@@ -267,7 +258,7 @@ def plot_quality_vs_sigma(scene, groups: list[dict], ctx: dict, path: Path) -> O
     if not any(g["psnr"] is not None for g in groups):
         return None
     groups = [g for g in groups if g.get("main", True)]  # one m / width per encoding (report_cost plots m)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.4 * len(metrics), 4.6), squeeze=False)
     sig = [g["sigma"] for g in groups if g["sigma"] is not None and g["psnr"] is not None]
     lo, hi = (min(sig), max(sig)) if sig else (1.0, 100.0)
@@ -377,7 +368,7 @@ def contact_sheet(scene, rows: list[dict], path: Path, gt_loader=load_ground_tru
             continue  # a run at another resolution cannot share the crop
         pv = next((v for v in r["_metrics"].get("per_view", []) if v.get("view") == view), {})
         tiles.append((_label(enc, sigma), img[crop], pv.get("psnr")))
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(6, len(tiles))
     nrows = math.ceil(len(tiles) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(2.3 * cols, 2.9 * nrows), squeeze=False)

@@ -16,7 +16,8 @@ from typing import Optional
 from .trainlog import read_log
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (figures to files, no display needed)."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -36,7 +37,7 @@ def plot_quality_vs_cost(scene, rows: list[dict], path: Path) -> Optional[Path]:
             and cost_of(r, "render_ms") is not None]
     if not done:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     encodings = sorted({r["encoding"] for r in done})
     colours = {enc: f"C{i}" for i, enc in enumerate(encodings)}
@@ -103,7 +104,7 @@ def plot_training_curves(rows: list[dict], path: Path) -> Optional[Path]:
             logs.append((label, log))
     if not logs:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     cmap = plt.get_cmap("tab20" if len(logs) > 10 else "tab10")
     for i, (label, log) in enumerate(logs):

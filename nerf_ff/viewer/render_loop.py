@@ -21,6 +21,7 @@ import torch
 
 from ..depth import depth_image
 from ..render import render_image
+from ..video import to_u8
 from .camera import camera
 
 OUTPUTS = ("rgb", "depth", "opacity")
@@ -48,8 +49,7 @@ class Renderer:
             return None
         if output == "depth":
             return depth_image(out["depth"], out["opacity"], disparity=self.disparity)
-        img = out["rgb"] if output == "rgb" else out["opacity"][..., None].expand(-1, -1, 3)
-        return np.ascontiguousarray((img.float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy())
+        return np.ascontiguousarray(to_u8(out["rgb"] if output == "rgb" else out["opacity"]).numpy())
 
 
 class ClientView:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..evaluate import composite_gt, to_u8
 from ..trajectories import estimate_up, focus_point, load_path_file, save_path_file
 from .camera import c2w_to_viser, fov_y, viser_to_c2w
 from .render_loop import OUTPUTS, ClientView, Renderer
@@ -38,15 +39,11 @@ def import_viser():
 
 def _thumb(img: torch.Tensor, background: torch.Tensor) -> np.ndarray:
     """uint8 [H, W, C] → a small RGB image for a frustum (RGBA composited over the scene's background)."""
-    x = img.float()
-    if x.shape[-1] == 4:
-        a = x[..., 3:] / 255
-        x = x[..., :3] * a + background.float().cpu() * 255 * (1 - a)
-    x = x[..., :3].permute(2, 0, 1)[None]
+    x = composite_gt(img, background.float().cpu()).permute(2, 0, 1)[None]
     scale = THUMB_SIDE / max(x.shape[-2:])
     if scale < 1:
         x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="area")
-    return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return to_u8(x[0].permute(1, 2, 0))
 
 
 class Viewer:
