@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from browser import Browser, chromium_path, free_port  # noqa: E402
 
-from nerf_ff.data.procedural import builtin_sdf  # noqa: E402
+from nerf_ff.data.procedural import SOLIDS, builtin_sdf  # noqa: E402
 from nerf_ff.export import export_mesh  # noqa: E402
 from nerf_ff.viewer import open_run  # noqa: E402
 from nerf_ff.viewer.camera import c2w_to_viser  # noqa: E402
@@ -79,13 +79,18 @@ def mesh_accuracy(run_dir: str, resolution: int) -> dict:
 
     mesh = trimesh.load(out, process=False)
     cell = float(np.max(res["cell"]))
-    d = builtin_sdf(torch.from_numpy(np.asarray(mesh.vertices))).abs().numpy() / cell
+    verts = torch.from_numpy(np.asarray(mesh.vertices)).double()
+    signed = builtin_sdf(verts).numpy() / cell
+    d = np.abs(signed)
+    nearest = torch.stack([s.sdf_local(s.to_local(verts)) for s in SOLIDS], -1).abs().argmin(-1).numpy()
+    per_solid = {type(s).__name__ + str(k): float((d[nearest == k] <= 1).mean()) for k, s in enumerate(SOLIDS)}
     parts = mesh.split(only_watertight=False)
     return {**{k: res[k] for k in ("vertices", "faces", "threshold", "resolution", "open_edges", "seconds")},
             "watertight": bool(mesh.is_watertight), "components": len(parts),
             "watertight_components": int(sum(p.is_watertight for p in parts)),
             "within_1_cell": float((d <= 1).mean()), "within_half_cell": float((d <= 0.5).mean()),
-            "median_cells": float(np.median(d)), "p95_cells": float(np.quantile(d, 0.95)), "cell": cell}
+            "median_cells": float(np.median(d)), "p95_cells": float(np.quantile(d, 0.95)), "cell": cell,
+            "mean_signed_cells": float(signed.mean()), "within_1_cell_per_solid": per_solid}
 
 
 def camera_path_check(run_dir: str, out_dir: str = "/tmp/nerf_ff_campath") -> dict:

@@ -5,6 +5,7 @@ import builtins
 import csv
 import json
 
+import numpy as np
 import pytest
 from conftest import TINY_RUN
 
@@ -114,6 +115,17 @@ def test_cost_and_training_curve_figures(tmp_path):
     out = plot_quality_vs_cost("builtin", rows, tmp_path / "q.png")
     assert out is not None and out.stat().st_size > 10_000
     assert plot_training_curves(rows, tmp_path / "c.png").stat().st_size > 10_000
+    # The data are drawn: each encoding's colour (gaussian C0 blue, none C1 orange) on the cost plot,
+    # one colour per run on the curves.
+    import imageio.v3 as iio
+
+    def pixels(path, rgb):
+        img = iio.imread(path)[..., :3].astype(int)
+        return int((np.abs(img - np.array(rgb)).sum(-1) < 30).sum())
+
+    assert pixels(tmp_path / "q.png", (31, 119, 180)) > 200 and pixels(tmp_path / "q.png", (255, 127, 14)) > 20
+    tab10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+    assert all(pixels(tmp_path / "c.png", c) > 150 for c in tab10)
     # Runs without cost figures (older runs) give no plot rather than an empty one.
     for r in rows:
         r["_metrics"]["cost"] = {}
