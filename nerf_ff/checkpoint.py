@@ -7,12 +7,12 @@ Format: a `torch.save` dict of tensors and plain Python values only, so it loads
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .errors import UserError
+from .files import atomic_write
 
 FORMAT = "nerf_ff-checkpoint"
 VERSION = 1
@@ -22,21 +22,8 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
     A crash or a full disk during the write leaves the previous checkpoint untouched."""
-    path = Path(path)
     state = {"format": FORMAT, "version": VERSION, **state}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda f: torch.save(state, f), fsync=True)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

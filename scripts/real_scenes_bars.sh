@@ -8,7 +8,7 @@ OUT=${1:-/tmp/nerf_ff_bars}
 NERF_FF=${NERF_FF:-.venv/bin/nerf-ff}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
-[ -d "$OUT/scenes/outdoor_colmap" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
+[ -d "$OUT/scenes/facing_colmap" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
 run() {  # name, then the train arguments
   local name=$1; shift
   if [ -f "$OUT/$name/metrics.json" ]; then echo "$name: done already"; return; fi
@@ -17,12 +17,14 @@ run() {  # name, then the train arguments
   "$NERF_FF" train "$@" --out "$OUT/$name" --quiet > "$OUT/$name.log" 2>&1
   echo "$name: $((SECONDS - t0)) s wall; $(tail -1 "$OUT/$name.log")"
 }
-for name in ${BARS:-fox object outdoor_ngp outdoor_colmap lego}; do
+for name in ${BARS:-fox object outdoor_ngp outdoor_colmap facing_llff facing_colmap lego}; do
   case $name in
     fox) run fox fox --set scene.downscale=8 --time-budget 600 ;;
     object) run object "$OUT/scenes/object_blender" --time-budget 150 ;;
     outdoor_ngp) run outdoor_ngp "$OUT/scenes/outdoor_ngp" --time-budget 300 ;;
     outdoor_colmap) run outdoor_colmap "$OUT/scenes/outdoor_colmap" --time-budget 300 ;;
+    facing_llff) run facing_llff "$OUT/scenes/facing_llff" --time-budget 300 ;;
+    facing_colmap) run facing_colmap "$OUT/scenes/facing_colmap" --time-budget 300 ;;
     lego) run lego lego --set scene.downscale=4 --time-budget 600 ;;
   esac
 done

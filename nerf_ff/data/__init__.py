@@ -1,8 +1,9 @@
 """Scene loading: one entry point, `load_scene`, dispatching on the scene format.
 
 Formats: blender (NeRF-synthetic transforms_{train,val,test}.json), ngp (instant-ngp / nerfstudio
-transforms.json), colmap (a COLMAP sparse model in sparse/0 or sparse/ plus images/), builtin (the
-procedural scene, no files). `auto` detects from the folder; transforms files win over sparse/.
+transforms.json), colmap (a COLMAP sparse model in sparse/0 or sparse/ plus images/), llff
+(poses_bounds.npy plus images/), builtin (the procedural scene, no files). `auto` detects from the
+folder; transforms files win over sparse/, and sparse/ over poses_bounds.npy.
 """
 
 from __future__ import annotations
@@ -14,26 +15,45 @@ from ..config import SceneConfig, expand_path
 from ..errors import UserError
 from .scene import SceneData
 
-FORMATS = ("auto", "blender", "ngp", "colmap", "builtin")
+FORMATS = ("auto", "blender", "ngp", "colmap", "llff", "builtin")
 
 
 def detect_format(path: Path) -> str:
     """Format of a scene folder (or transforms file) from the files it holds."""
+    from .images import VIDEO_SUFFIXES, list_images  # noqa: PLC0415 (decoders load with the images)
+
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() == ".json":
             return "blender" if path.name.startswith("transforms_") else "ngp"
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            raise UserError(f"{path} is a video; run `nerf-ff process {path} --out FOLDER` to get camera poses first, "
+                            "then train on FOLDER")
         raise UserError(f"scene.path {path} is a file, not a scene folder; point it at the dataset folder")
     if (path / "transforms_train.json").is_file():
         return "blender"
     if (path / "transforms.json").is_file():
         return "ngp"
+    has_llff = (path / "poses_bounds.npy").is_file()
     if (path / "sparse").is_dir():
-        return "colmap"  # load_colmap says what is missing (model files, images/)
+        if not has_llff:
+            return "colmap"  # load_colmap says what is missing (model files, images/)
+        from .colmap import find_model  # noqa: PLC0415
+
+        try:
+            find_model(path)
+            return "colmap"
+        except UserError:
+            return "llff"  # an empty or partial sparse/ beside LLFF poses
+    if has_llff:
+        return "llff"
     if not any(path.iterdir()):
         raise UserError(f"scene folder {path} is empty; put the dataset there or fix scene.path")
-    raise UserError(f"no transforms_train.json (blender), transforms.json (ngp) or sparse/ (colmap) in {path}; "
-                    "point scene.path at a dataset folder or set scene.format")
+    if list_images(path) or ((path / "images").is_dir() and list_images(path / "images")):
+        raise UserError(f"{path} holds photos but no camera poses; run `nerf-ff process {path} --out FOLDER` "
+                        "first, then train on FOLDER")
+    raise UserError(f"no transforms_train.json (blender), transforms.json (ngp), sparse/ (colmap) or poses_bounds.npy "
+                    f"(llff) in {path}; point scene.path at a dataset folder or set scene.format")
 
 
 def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
@@ -77,4 +97,10 @@ def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
         from .colmap import load_colmap
 
         return load_colmap(folder, cfg, splits)
+    if fmt == "llff":
+        from .llff import POSES_FILE, load_llff
+
+        if not (folder / POSES_FILE).is_file():
+            raise UserError(f"{folder} has no {POSES_FILE}; point scene.path at an LLFF scene or set scene.format")
+        return load_llff(folder, cfg, splits)
     raise AssertionError(fmt)

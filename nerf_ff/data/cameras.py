@@ -49,7 +49,10 @@ class Cameras:
 
     def scaled(self, factor: float) -> "Cameras":
         """Intrinsics for an image resized by `factor` (0.5 halves the resolution)."""
-        w, h = round(self.width * factor), round(self.height * factor)
+        return self.resized(round(self.width * factor), round(self.height * factor))
+
+    def resized(self, w: int, h: int) -> "Cameras":
+        """Intrinsics for the image resized to w x h (each axis by its own ratio)."""
         sx, sy = w / self.width, h / self.height
         return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion)
 

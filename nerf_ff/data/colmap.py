@@ -24,7 +24,7 @@ capture agree); for an object scene (`scene.kind: object`) `bounds.scene_bounds`
 the sparse points, with `bounds.cascade_levels` occupancy cascades around it.
 
 `load_colmap` reads `sparse/0` (or `sparse/`, or the sub-model of sparse/ with the most images)
-plus `images/`, keeps COLMAP's world frame (no re-centring: the box is computed in it), and holds
+plus `images/` (or, with scene.downscale d, the copies in `images_d/` where they exist: images.py), keeps COLMAP's world frame (no re-centring: the box is computed in it), and holds
 out every cfg.test_every-th image in name order.
 """
 
@@ -43,7 +43,7 @@ from ..config import SceneConfig
 from ..errors import UserError
 from .bounds import cascade_levels, scene_bounds
 from .cameras import Cameras
-from .images import load_images
+from .images import load_scaled
 from .scene import SceneData, Split, every_nth_split
 
 # model id -> (name, number of parameters); the ids are COLMAP's.
@@ -357,20 +357,21 @@ def load_colmap(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
     split_idx = {"train": train, "test": test}
     wanted = set(split_idx if splits is None else splits) | {"train", "test"}
 
-    out = {}
+    out, sources = {}, set()
     for name, idx in split_idx.items():
         if name not in wanted:
             continue
         imgs = [images[i] for i in idx]
         label = f"the {name} split of {model_dir}"
-        pixels, (w0, h0) = load_images([image_dir / i.name for i in imgs], cfg.downscale, label)
         cams = to_cameras(model, imgs)
+        pixels, (w0, h0), source = load_scaled([image_dir / i.name for i in imgs], cfg.downscale, label,
+                                               (cams.width, cams.height))
         if (cams.width, cams.height) != (w0, h0):
             raise UserError(f"{label}: the model's camera is {cams.width}x{cams.height} but the images are {w0}x{h0}; "
                             "use the images the model was made from (not resized copies)")
-        if cfg.downscale > 1:
-            cams = cams.scaled(1.0 / cfg.downscale)
+        cams = cams.resized(pixels.shape[2], pixels.shape[1])
         out[name] = Split(torch.from_numpy(pixels), cams, [i.name for i in imgs])
+        sources.add(source)
 
     # Box in COLMAP's world frame (the rule in the module docstring).
     all_cams = to_cameras(model, images)
@@ -386,5 +387,5 @@ def load_colmap(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
             f"(0, {cfg.test_every}, ...) is held out; {len(train)} train / {len(test)} test views")
     return captured_scene(cfg, out, box, levels, note, "colmap",
                           {"model": str(model_dir), "n_images": len(images), "n_points3D": len(model.points.ids),
-                           "downscale": cfg.downscale, "distortion": all_cams.distortion is not None, **facts},
+                           "downscale": cfg.downscale, "pixels": "; ".join(sorted(sources)), "distortion": all_cams.distortion is not None, **facts},
                           points=model.points.xyz)

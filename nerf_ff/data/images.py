@@ -1,5 +1,12 @@
 """Scene images → compact uint8 arrays, checked, optionally area-downscaled, decoded in threads.
 
+Pre-downscaled copies are used where a dataset ships them (`load_scaled`): for `scene.downscale` d,
+`images_d/` beside `images/` (mip-NeRF 360, LLFF, nerfstudio's ns-process-data), matched by file name
+(any image suffix), or by sorted order when the two folders hold equally many images (LLFF renames
+them: images/IMG_4026.JPG → images_4/image000.png). They are used only when every copy is within one
+pixel of the calibrated size / d, and the cameras are scaled to their exact size; otherwise the
+originals are area-downscaled here. Benchmarks (mip-NeRF 360, LLFF) are scored against those copies.
+
 Images keep their channels: RGB stays [H, W, 3], anything with alpha becomes straight-alpha RGBA
 [H, W, 4]. Pixel rows are taken as stored: EXIF orientation is ignored, as in instant-ngp and COLMAP
 (which computed the intrinsics from the stored pixels).
@@ -10,7 +17,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -19,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp")
 
 
 def scaled_size(width: int, height: int, downscale: int) -> tuple[int, int]:
@@ -75,6 +83,63 @@ def downscale_image(img: np.ndarray, downscale: int) -> np.ndarray:
     alpha = small[..., 3:]
     small[..., :3] = np.where(alpha > 1e-6, small[..., :3] / np.maximum(alpha, 1e-6), 0.0)
     return (small.clip(0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name (hidden files skipped)."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def _same_stem(path: Path) -> Optional[Path]:
+    if path.is_file():
+        return path
+    return next((q for q in (path.with_suffix(s) for s in (*IMAGE_SUFFIXES, *(x.upper() for x in IMAGE_SUFFIXES)))
+                 if q.is_file()), None)
+
+
+def prescaled(paths: Sequence[Path], downscale: int, calibrated: tuple[int, int]) -> Optional[list[Path]]:
+    """The copies of `paths` already downscaled by `downscale` (see the module docstring), or None."""
+    if downscale <= 1 or not paths:
+        return None
+    paths = [Path(p) for p in paths]
+    small = [_same_stem(p.parent.with_name(f"{p.parent.name}_{downscale}") / p.name) for p in paths]
+    if not all(small):
+        parents = {p.parent for p in paths}
+        folder = next(iter(parents))
+        twin = folder.with_name(f"{folder.name}_{downscale}")
+        if len(parents) != 1 or not twin.is_dir():
+            return None
+        big, little = list_images(folder), list_images(twin)
+        if len(big) != len(little):
+            return None
+        by_order = dict(zip(big, little))
+        small = [by_order.get(p) for p in paths]
+        if not all(small):
+            return None
+    want_w, want_h = calibrated[0] / downscale, calibrated[1] / downscale
+    try:
+        for q in small:
+            with Image.open(q) as im:
+                w, h = im.size
+            if abs(w - want_w) > 1 or abs(h - want_h) > 1:
+                return None
+    except (OSError, ValueError, UnidentifiedImageError):
+        return None  # an unreadable copy: decode and downscale the originals instead
+    return small
+
+
+def load_scaled(paths: Sequence[Path], downscale: int, label: str,
+                calibrated: Optional[tuple[int, int]] = None) -> tuple[np.ndarray, tuple[int, int], str]:
+    """Like `load_images`, preferring pre-downscaled copies when `calibrated` (the size the cameras are
+    calibrated for) is known. Returns images, the calibrated (or original) size, and where the pixels
+    came from (for the scene's meta). Scale the cameras to the images' own size afterwards."""
+    small = prescaled(paths, downscale, calibrated) if calibrated is not None else None
+    if small is None:
+        images, size = load_images(paths, downscale, label)
+        return images, size, "originals" + (f", area-downscaled by {downscale}" if downscale > 1 else "")
+    images, _ = load_images(small, 1, label)
+    return images, (int(calibrated[0]), int(calibrated[1])), f"pre-downscaled copies in {small[0].parent}"
 
 
 def load_images(paths: Sequence[Path], downscale: int = 1, label: str = "images") -> tuple[np.ndarray, tuple[int, int]]:

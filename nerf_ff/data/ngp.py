@@ -4,6 +4,8 @@ Intrinsics are read per frame, falling back to the file's top level: `fl_x`, `fl
 else `camera_angle_x` / `camera_angle_y`; `cx`, `cy` (default the image centre); `w`, `h` (default the
 image size, and they must match it); distortion `k1 k2 p1 p2` (OpenCV radial-tangential). Other lens
 models (fisheye, k3+) are rejected, never ignored. Poses stay in the file's world frame (OpenGL c2w).
+With scene.downscale d, nerfstudio's pre-downscaled `images_d/` copies are read where they exist and
+match w / h (images.py).
 
 Scene kind and box. Opaque photos make an unbounded scene: its box is the cameras' region of interest
 (`bounds.roi_from_cameras`; instant-ngp's own box below is not used, so a file's units do not matter) and
@@ -31,7 +33,7 @@ from ..config import SceneConfig
 from ..errors import UserError
 from .bounds import roi_from_cameras
 from .cameras import Cameras
-from .images import IMAGE_SUFFIXES, load_images
+from .images import IMAGE_SUFFIXES, load_scaled
 from .scene import SceneData, Split, every_nth_split
 from .transforms import frame_image_path, number, parse_pose, read_transforms
 
@@ -76,8 +78,9 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
 
     split_idx, note = _choose_split(data, frames, cfg.test_every, json_path)
     wanted = set(split_idx if splits is None else splits) | {"train", "test"}
-    out = {name: _load_split(data, [frames[i] for i in idx], cfg.downscale, f"the {name} split of {json_path}")
-           for name, idx in split_idx.items() if name in wanted}
+    loaded = {name: _load_split(data, [frames[i] for i in idx], cfg.downscale, f"the {name} split of {json_path}")
+              for name, idx in split_idx.items() if name in wanted}
+    out = {name: split for name, (split, _) in loaded.items()}
 
     # Scene box from instant-ngp's unit cube (see module docstring).
     scale = number(data.get("scale", NGP_SCALE), "scale", str(json_path), positive=True)
@@ -91,6 +94,7 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
     return captured_scene(cfg, out, ngp_box, levels, note, "ngp",
                           {"aabb_scale": aabb_scale, "scale": scale, "offset": offset.tolist(),
                            "ngp_box": ngp_box.tolist(), "n_frames": len(frames), "downscale": cfg.downscale,
+                           "pixels": "; ".join(sorted({src for _, src in loaded.values()})),
                            "distortion": dist_any, "file": str(json_path)})
 
 
@@ -206,17 +210,19 @@ def _choose_split(data: dict, frames: list[_Frame], every: int, json_path: Path)
     return split_idx, note
 
 
-def _load_split(data: dict, frames: list[_Frame], downscale: int, label: str) -> Split:
-    images, (w0, h0) = load_images([f.path for f in frames], downscale, label)
+def _load_split(data: dict, frames: list[_Frame], downscale: int, label: str) -> tuple[Split, str]:
+    sizes = {(f.raw.get("w", data.get("w")), f.raw.get("h", data.get("h"))) for f in frames}
+    calibrated = None  # the size w / h state, which pre-downscaled copies must match
+    if len(sizes) == 1 and all(isinstance(v, (int, float)) and v > 0 for v in next(iter(sizes))):
+        calibrated = tuple(int(round(v)) for v in next(iter(sizes)))
+    images, (w0, h0), source = load_scaled([f.path for f in frames], downscale, label, calibrated)
     intr = np.array([_intrinsics(data, f.raw, w0, h0, f"{label} ({f.file_path})") for f in frames])  # [N, 8]
     dist = torch.from_numpy(intr[:, 4:]).float() if np.any(intr[:, 4:] != 0) else None
     t = lambda col: torch.from_numpy(intr[:, col]).float()  # noqa: E731
     c2w = torch.from_numpy(np.stack([f.pose for f in frames])).float()  # [N, 3, 4]
     cams = Cameras(c2w, t(0), t(1), t(2), t(3), w0, h0, dist)
-    if downscale > 1:
-        cams = cams.scaled(1.0 / downscale)  # distortion acts on normalised coordinates: unchanged
-    assert (cams.height, cams.width) == images.shape[1:3], "image and camera downscale disagree"
-    return Split(torch.from_numpy(images), cams, [f.file_path for f in frames])
+    cams = cams.resized(images.shape[2], images.shape[1])  # distortion acts on normalised coordinates: unchanged
+    return Split(torch.from_numpy(images), cams, [f.file_path for f in frames]), source
 
 
 def _intrinsics(data: dict, frame: dict, w_img: int, h_img: int, where: str) -> list[float]:

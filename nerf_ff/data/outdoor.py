@@ -2,9 +2,10 @@
 
 What it tests: captured-style, opaque photos of a world with no box around it. Near content (the four
 textured solids of procedural.py, a few posts around them), a ground plane that runs to the horizon
-and a sky at infinity; 48 cameras on a ring around the objects, looking slightly down. It is written
-in the layouts users bring (instant-ngp `transforms.json` with `aabb_scale` 16, a COLMAP text model
-with sparse points from the surfaces), so tests and benchmarks check that the loaders agree.
+and a sky at infinity; 48 cameras on a ring around the objects, looking slightly down (or a
+forward-facing rig in front of them). It is written in the layouts users bring (instant-ngp
+`transforms.json` with `aabb_scale` 16, a COLMAP text model with sparse points from the surfaces,
+LLFF's poses_bounds.npy), so tests and benchmarks check that the loaders agree.
 
 Every pixel is the average of SUPERSAMPLE² ray-cast sub-pixel rays, so the ground's texture fades to
 its mean colour towards the horizon instead of aliasing, as a camera's pixels do. All colours are
@@ -13,9 +14,10 @@ the images exactly. World: z up, ground z = GROUND_Z, objects within [-0.9, 0.9]
 
 Public API:
     ring_cameras(n, width, height)           -> Cameras on the ring
+    facing_cameras(n, width, height)         -> a forward-facing (LLFF-like) rig in front of the objects
     trace_outdoor(rays_o, rays_d)            -> rgb [R, 3], t [R] (inf for the sky), float64
     render_outdoor(cameras)                  -> uint8 RGB [N, H, W, 3]
-    write_outdoor_scene(out, layout, ...)    -> a scene folder (layout ngp | colmap)
+    write_outdoor_scene(out, layout, ...)    -> a scene folder (layout ngp | colmap | llff, rig ring | facing)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ GROUND_Z = -0.66
 RING_RADIUS = 3.2
 RING_HEIGHT = 0.55  # camera height above the world origin
 FOV_X = math.radians(64.0)
+FACING_DISTANCE = 3.6  # the forward-facing rig: this far in front of the objects (-y) ...
+FACING_SPREAD = 0.4  # ... its camera centres within this radius
 SUPERSAMPLE = 3
 _LIGHT = torch.tensor([0.4, -0.5, 0.75], dtype=torch.float64)
 _LIGHT = _LIGHT / _LIGHT.norm()
@@ -111,6 +115,24 @@ def ring_cameras(n: int = 48, width: int = 96, height: int = 72) -> Cameras:
     return Cameras.from_fov(torch.stack(c2w), width, height, FOV_X)
 
 
+def facing_cameras(n: int = 24, width: int = 96, height: int = 72) -> Cameras:
+    """`n` pinholes on a small spiral in a plane in front of the objects, all looking the same way
+    (slightly down, past the objects to the horizon), as a hand-held forward-facing (LLFF) capture."""
+    eye0 = torch.tensor([0.0, -FACING_DISTANCE, RING_HEIGHT - 0.2], dtype=torch.float64)
+    ahead = torch.tensor([0.0, 0.0, GROUND_Z + 0.4], dtype=torch.float64) - eye0
+    ahead = ahead / ahead.norm()
+    up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    right = torch.linalg.cross(ahead, up)
+    c2w = []
+    for i in range(n):
+        a, r = 4 * math.pi * i / n, FACING_SPREAD * (0.25 + 0.75 * i / max(n - 1, 1))  # two turns outwards
+        eye = eye0 + r * (math.cos(a) * right + 0.6 * math.sin(a) * up) + 0.05 * math.sin(3 * a) * ahead
+        # hand-held: each camera aims at its own point far ahead (axes within ~1 degree of each other)
+        target = eye0 + 30.0 * ahead + 0.4 * (math.sin(5 * a) * right + math.cos(7 * a) * up)
+        c2w.append(look_at(eye, target, up))
+    return Cameras.from_fov(torch.stack(c2w), width, height, FOV_X)
+
+
 def render_outdoor(cameras: Cameras, supersample: int = SUPERSAMPLE) -> Tensor:
     """uint8 RGB [N, H, W, 3]: each pixel the mean of supersample² sub-pixel rays."""
     n, h, w = len(cameras), cameras.height, cameras.width
@@ -147,16 +169,19 @@ def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) ->
 
 
 def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48, width: int = 96, height: int = 72,
-                        images: Tensor | None = None) -> Path:
-    """Write the scene as `layout`: ngp (images/ + transforms.json, aabb_scale 16) or colmap
-    (images/ + sparse/0/{cameras,images,points3D}.txt). `images` reuses a render of ring_cameras."""
+                        images: Tensor | None = None, rig: str = "ring") -> Path:
+    """Write the scene seen by `rig` (ring: ring_cameras, facing: facing_cameras) as `layout`: ngp
+    (images/ + transforms.json, aabb_scale 16), colmap (images/ + sparse/0/{cameras,images,points3D}.txt)
+    or llff (images/ + poses_bounds.npy). `images` reuses a render of the rig's cameras."""
     import imageio.v3 as iio  # noqa: PLC0415
 
-    if layout not in ("ngp", "colmap"):
+    if layout not in ("ngp", "colmap", "llff"):
         raise ValueError(f"unknown layout {layout!r}")
+    if rig not in ("ring", "facing"):
+        raise ValueError(f"unknown rig {rig!r}")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    cams = ring_cameras(n_views, width, height)
+    cams = (ring_cameras if rig == "ring" else facing_cameras)(n_views, width, height)
     images = render_outdoor(cams) if images is None else images
     names = [f"view_{i:03d}.png" for i in range(n_views)]
     for name, img in zip(names, images):
@@ -171,6 +196,18 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
         doc = {"fl_x": fx, "fl_y": fx, "cx": width / 2, "cy": height / 2, "w": width, "h": height,
                "aabb_scale": 16, "frames": frames}
         (out / "transforms.json").write_text(json.dumps(doc, indent=1))
+        return out
+    if layout == "llff":
+        xyz, _ = surface_points(cams)
+        rows = []
+        for k, c2w in enumerate(cams.c2w.double().numpy()):
+            uv, z = project(cams, k, torch.from_numpy(xyz).float())
+            seen = ((z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)).numpy()
+            depth = z.numpy()[seen]
+            # LLFF's columns: (-up, right, back, centre, (h, w, f)); bounds: 0.1 / 99.9 percentiles of depth
+            pose = np.stack([-c2w[:, 1], c2w[:, 0], c2w[:, 2], c2w[:, 3], [height, width, fx]], axis=1)
+            rows.append(np.concatenate([pose.reshape(-1), np.percentile(depth, [0.1, 99.9])]))
+        np.save(out / "poses_bounds.npy", np.stack(rows))
         return out
     sparse = out / "sparse" / "0"
     sparse.mkdir(parents=True, exist_ok=True)

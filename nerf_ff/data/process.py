@@ -61,9 +61,8 @@ from PIL import Image
 from ..errors import UserError
 from .bounds import cascade_levels, scene_bounds
 from .colmap import c2w_opengl, camera_intrinsics, read_model
-from .images import IMAGE_SUFFIXES, downscale_image, read_image, scaled_size
+from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, downscale_image, list_images, read_image, scaled_size
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp")
 MATCHERS = ("auto", "exhaustive", "sequential")
 CAMERA_MODELS = ("OPENCV", "PINHOLE")
 DEFAULT_VIDEO_FRAMES = 100
@@ -239,7 +238,7 @@ def select_frames(scores, k: int) -> list[int]:
 
 
 def _frames_from_folder(folder: Path, dst: Path, downscale: int, max_frames: Optional[int]):
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_images(folder)
     if not files:
         raise UserError(f"no images in {folder} (looked for {' '.join(IMAGE_SUFFIXES)}); pass the folder that holds "
                         "the photos, or a video file")

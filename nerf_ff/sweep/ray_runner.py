@@ -37,6 +37,7 @@ from typing import Optional
 import yaml
 
 from ..errors import UserError
+from ..files import write_bytes
 from .local import _finish, _psnr_note
 from .spec import ERROR_NAME, LOG_NAME, RunSpec, command
 
@@ -95,10 +96,7 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
         path = folder / rel
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             continue  # never outside the run folder
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_bytes(path, data)
 
 
 def run_task(job: dict) -> dict:

@@ -48,6 +48,7 @@ from typing import Optional
 from ..config import (ENCODINGS, RunConfig, apply_overrides, available, compose, config_layers, find_named, load_yaml,
                      parse_set)
 from ..errors import UserError
+from ..files import write_json
 
 SIGMA_ENCODINGS = ("gaussian", "learned")
 SWEEP_KEYS = ("name", "description", "preset", "scenes", "encodings", "seeds", "overrides", "set",
@@ -335,12 +336,7 @@ def write_manifest(runs: list[RunSpec], root: Path, sweep_path: Optional[Path], 
                   "notes": r.notes, "command": ["nerf-ff"] + command(r, root) if not r.config_error else None}
                  for r in runs],
     }
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json(root / MANIFEST, data)
 
 
 def read_manifest(root: Path) -> Optional[dict]:
