@@ -400,6 +400,9 @@ def resolve_scene(scene_arg: str, data_path: Optional[str] = None) -> tuple[dict
     p = Path(scene_arg)
     if p.is_dir():
         return {"scene": {"name": p.resolve().name, "path": str(p.resolve())}}, None
+    if p.is_file() and p.suffix.lower() not in (".yaml", ".yml"):
+        raise UserError(f"scene {scene_arg!r} is a file, not a dataset folder or a scene YAML; for a video or photos run "
+                        f"`nerf-ff process {scene_arg} --out FOLDER` first, then train on FOLDER")
     yaml_path = find_named("scenes", scene_arg)
     if yaml_path is None:
         raise UserError(f"scene {scene_arg!r} is neither a dataset folder, a YAML file nor a known scene "

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nerf_ff.config import SceneConfig
+from nerf_ff.config import SceneConfig, resolve_scene
 from nerf_ff.data import detect_format, load_scene
 from nerf_ff.data.outdoor import facing_cameras, render_outdoor, write_outdoor_scene
 from nerf_ff.errors import UserError
@@ -89,6 +89,8 @@ def test_detection_hints(tmp_path):
     video.write_bytes(b"")
     with pytest.raises(UserError, match="is a video; run `nerf-ff process"):
         detect_format(video)
+    with pytest.raises(UserError, match="is a file, not a dataset folder .* run `nerf-ff process"):
+        resolve_scene(str(video))  # what `nerf-ff train walk.mp4` says
     # An empty sparse/ beside LLFF poses: LLFF
     both = tmp_path / "both"
     (both / "sparse").mkdir(parents=True)
