@@ -321,7 +321,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a field on a scene (then evaluate it)")
     t.add_argument("scene", nargs="?", default="builtin",
-                   help="builtin | a scenes/*.yaml name or path (lego, fox) | a dataset folder")
+                   help="builtin | a scenes/*.yaml name or path (lego, fox) | a dataset folder "
+                        "(NeRF-synthetic, transforms.json, COLMAP sparse/0, LLFF poses_bounds.npy; photos or a video: nerf-ff process first)")
     t.add_argument("--out", help="run folder (default runs/SCENE/ENCODING[-sSIGMA], -sauto for --sigma auto)")
     t.add_argument("--config", action="append", help="preset from configs/ (repeatable, later wins): "
                    + ", ".join(available("configs")))

@@ -40,18 +40,11 @@ def view_depths(model, scene, index: int, chunk: int = 4096):
         total = torch.zeros(n).index_add_(0, ri, w)
         # samples are packed ray by ray in increasing t: a running sum, less the sum before each ray
         run = torch.cumsum(w, 0)
-        before = torch.zeros(n)
-        first = torch.ones_like(ri, dtype=torch.bool)
-        first[1:] = ri[1:] != ri[:-1]
-        before[ri[first]] = run[first] - w[first]
-        frac = (run - before[ri]) / total[ri].clamp_min(1e-10)
-        m = torch.full((n,), float("nan"))
-        reached = frac >= 0.5
-        # the first sample of each ray that reaches half its weight
-        idx = torch.nonzero(reached).squeeze(1)
-        keep = torch.ones_like(idx, dtype=torch.bool)
-        keep[1:] = ri[idx[1:]] != ri[idx[:-1]]
-        m[ri[idx[keep]]] = t[idx[keep]]
+        before = torch.zeros(n).scatter_reduce_(0, ri, run - w, "amin", include_self=False)
+        reached = (run - before[ri]) >= 0.5 * total[ri]
+        # median depth: the smallest t of a ray whose running weight has reached half its total
+        m = torch.full((n,), float("inf")).scatter_reduce_(0, ri[reached], t[reached], "amin")
+        m[torch.isinf(m)] = float("nan")
         beyond = torch.zeros(n).index_add_(0, ri, w * (t > 1.5 * tc[ri]))
         exp.append(out["depth"]), med.append(m), far.append(beyond)
     return t_true.numpy(), torch.cat(exp).numpy(), torch.cat(med).numpy(), torch.cat(far).numpy()

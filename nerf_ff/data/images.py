@@ -117,16 +117,28 @@ def prescaled(paths: Sequence[Path], downscale: int, calibrated: tuple[int, int]
         small = [by_order.get(p) for p in paths]
         if not all(small):
             return None
+    return small if copies_fit(small, downscale, calibrated) else None
+
+
+def copies_fit(copies: Sequence[Path], downscale: int, calibrated: tuple[int, int]) -> bool:
+    """Whether every copy is within a pixel of the calibrated size / downscale (headers only)."""
     want_w, want_h = calibrated[0] / downscale, calibrated[1] / downscale
     try:
-        for q in small:
+        for q in copies:
             with Image.open(q) as im:
                 w, h = im.size
             if abs(w - want_w) > 1 or abs(h - want_h) > 1:
-                return None
+                return False
     except (OSError, ValueError, UnidentifiedImageError):
-        return None  # an unreadable copy: decode and downscale the originals instead
-    return small
+        return False  # an unreadable copy: decode and downscale the originals instead
+    return True
+
+
+def pixels_note(downscale: int, copies: Optional[Path] = None) -> str:
+    """Where a scene's pixels came from, for its meta (and `nerf-ff train`'s first line)."""
+    if copies is not None:
+        return f"pre-downscaled copies in {copies}"
+    return "originals" + (f", area-downscaled by {downscale}" if downscale > 1 else "")
 
 
 def load_scaled(paths: Sequence[Path], downscale: int, label: str,
@@ -137,9 +149,9 @@ def load_scaled(paths: Sequence[Path], downscale: int, label: str,
     small = prescaled(paths, downscale, calibrated) if calibrated is not None else None
     if small is None:
         images, size = load_images(paths, downscale, label)
-        return images, size, "originals" + (f", area-downscaled by {downscale}" if downscale > 1 else "")
+        return images, size, pixels_note(downscale)
     images, _ = load_images(small, 1, label)
-    return images, (int(calibrated[0]), int(calibrated[1])), f"pre-downscaled copies in {small[0].parent}"
+    return images, (int(calibrated[0]), int(calibrated[1])), pixels_note(downscale, small[0].parent)
 
 
 def load_images(paths: Sequence[Path], downscale: int = 1, label: str = "images") -> tuple[np.ndarray, tuple[int, int]]:

@@ -24,12 +24,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..config import SceneConfig
 from ..errors import UserError
 from .cameras import Cameras, pixel_rays
-from .images import list_images, load_images
+from .images import copies_fit, list_images, load_images, pixels_note
 from .scene import Split, every_nth_split
 
 POSES_FILE = "poses_bounds.npy"
@@ -66,11 +65,8 @@ def _image_files(folder: Path, n: int, downscale: int, hw: tuple[float, float]) 
     small = folder / f"images_{downscale}"
     if downscale > 1 and small.is_dir():
         files = list_images(small)
-        if len(files) == n:
-            with Image.open(files[0]) as im:
-                sw, sh = im.size
-            if abs(sw - w / downscale) <= 1 and abs(sh - h / downscale) <= 1:
-                return files, 1
+        if len(files) == n and copies_fit(files, downscale, (w, h)):
+            return files, 1
     full = folder / "images"
     if not full.is_dir():
         others = sorted(p.name for p in folder.glob("images_*") if p.is_dir())
@@ -134,8 +130,7 @@ def load_llff(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = 
         box = np.concatenate([centre - half, centre + half])
     note = (f"test split: every {cfg.test_every}th image in name order (0, {cfg.test_every}, ...), LLFF's llffhold; "
             f"{len(train)} train / {len(test)} test views")
-    pixels_from = (f"pre-downscaled copies in {files[0].parent}" if still == 1 and cfg.downscale > 1 else
-                   "originals" + (f", area-downscaled by {cfg.downscale}" if cfg.downscale > 1 else ""))
+    pixels_from = pixels_note(cfg.downscale, files[0].parent if still == 1 and cfg.downscale > 1 else None)
     return captured_scene(cfg, out, box, levels, note, "llff",
                           {"file": str(folder / POSES_FILE), "n_images": n, "downscale": cfg.downscale,
                            "pixels": pixels_from, "bounds": [float(bounds[:, 0].min()), float(bounds[:, 1].max())]},
