@@ -235,7 +235,7 @@ def cmd_render(args) -> int:
 
     result = render_path(args.run_dir, args.path, frames=args.frames, fps=args.fps, resolution=args.resolution,
                          outputs=args.outputs, out=args.out, compare=args.compare or (), labels=args.labels,
-                         chunk=args.chunk, device=args.device, progress=not args.quiet)
+                         chunk=args.chunk, device=args.device, progress=not args.quiet, depth=args.depth)
     print(json.dumps({k: result[k] for k in ("frames", "seconds", "fps", "out")}))
     return 0
 
@@ -254,7 +254,7 @@ def cmd_export(args) -> int:
     if args.points:
         result = export_points(args.run_dir, args.out, downscale=args.downscale, views=args.views,
                                min_opacity=args.min_opacity, max_points=args.max_points, bounds=args.bounds,
-                               device=args.device, progress=not args.quiet)
+                               device=args.device, progress=not args.quiet, depth=args.depth)
     else:
         result = export_mesh(args.run_dir, args.out, resolution=args.resolution, threshold=args.threshold,
                              bounds=args.bounds, device=args.device, progress=not args.quiet)
@@ -386,6 +386,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--fps", type=float, help="frames per second (default: the path file's, else 30)")
     r.add_argument("--resolution", metavar="WxH", help="frame size, same field of view (default: training images')")
     r.add_argument("--outputs", default="rgb", help="comma-separated rgb,depth,opacity, side by side (default rgb)")
+    r.add_argument("--depth", default="median", help="median (the surface each ray sees, default) | expected "
+                   "(the weighted mean distance, pulled back by faint layers behind a surface)")
     r.add_argument("--out", help="FILE.mp4 | FILE.gif | a folder for PNG frames (default RUN_DIR/videos/PATH.mp4)")
     r.add_argument("--compare", nargs="+", metavar="RUN", help="more runs of the same scene, rendered side by side "
                    "along RUN_DIR's path")
@@ -418,6 +420,8 @@ def make_parser() -> argparse.ArgumentParser:
     x.add_argument("--views", type=int, help="points: this many training views, evenly spread (default all)")
     x.add_argument("--min-opacity", dest="min_opacity", type=float, default=0.9,
                    help="points: keep pixels at least this opaque (default 0.9)")
+    x.add_argument("--depth", default="median", help="points: median (the surface each ray sees, default) | "
+                   "expected (the weighted mean distance)")
     x.add_argument("--max-points", dest="max_points", type=int, default=2_000_000,
                    help="points: at most this many, a random subset (default 2,000,000)")
     x.add_argument("--device", help="auto | cpu | cuda (default: the run's)")

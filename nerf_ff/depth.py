@@ -3,6 +3,11 @@
 Object scenes map depth linearly; unbounded scenes map disparity (1 / depth), so the sky (depth far
 beyond the cameras) does not squash everything near into one colour. The range is the 2nd-98th
 percentile of the opaque pixels unless given.
+
+Which depth: by default the *median* depth, where half of a ray's weight is reached (the surface the
+ray sees). The *expected* depth, the weighted mean distance, is pulled behind a surface by any fainter
+layers beyond it, which views from a narrow baseline cannot rule out (forward-facing captures:
+1.7x the true depth where the median is within 1 %, BENCHMARKS.md); `--depth expected` shows it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,16 @@ import torch
 from torch import Tensor
 
 from .errors import UserError
+
+DEPTH_KINDS = ("median", "expected")  # what a rendered depth is (render.render_image)
+
+
+def parse_depth(kind: str) -> str:
+    """--depth: 'median' (where half a ray's weight is reached) or 'expected' (its weighted mean)."""
+    if kind not in DEPTH_KINDS:
+        raise UserError(f"--depth {kind!r} is unknown; use median (the surface, the default) or expected "
+                        "(the weighted mean distance)")
+    return kind
 
 
 def colormap_lut(name: str = "turbo") -> Tensor:

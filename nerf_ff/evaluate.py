@@ -201,6 +201,8 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "lpips": mean("lpips"),
         "encoding_B": (model.field.pos_enc.B.detach().cpu().tolist() if hasattr(model.field.pos_enc, "B") else None),
         "render_seconds_per_view": round(t_render / max(1, len(rows)), 4),
+        "depth_note": "eval/NNN_depth.{png,npy} and per_view depth_median: the median depth of each pixel (where "
+                      "half its ray's weight is reached; nerf-ff render --depth expected shows the weighted mean)",
         "cost": cost_figures(model, cfg, state, data, pred_bg, amp),
         "per_view": rows,
     }

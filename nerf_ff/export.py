@@ -1,6 +1,6 @@
 """Geometry out of a trained field: `nerf-ff export RUN_DIR --points | --mesh`.
 
-    points: training cameras ──render_image──► depth, colour, opacity per pixel
+    points: training cameras ──render_image──► depth (median: the surface), colour, opacity per pixel
             ──keep opaque pixels inside the bounds──► o + depth·d, rendered colour ──► PLY
     mesh:   density on a regular grid over the bounds (padded by one empty layer, so the surface
             closes) ──marching tetrahedra (marching.py) at σ = threshold──► triangles
@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from .data.cameras import image_rays
+from .depth import parse_depth
 from .errors import UserError
 from .evaluate import load_run
 from .geometry_files import SUFFIXES, write_mesh, write_ply
@@ -67,14 +68,16 @@ def _out_path(run_dir: Path, out, default_name: str, allowed: Sequence[str]) -> 
 
 def export_points(run_dir, out=None, *, downscale: float = 1.0, views: Optional[int] = None,
                   min_opacity: float = 0.9, max_points: int = 2_000_000, bounds=None, device=None,
-                  progress: bool = True, seed: int = 0) -> dict:
-    """Coloured points from the rendered depth of the training views; writes PLY. Returns a summary."""
+                  progress: bool = True, seed: int = 0, depth: str = "median") -> dict:
+    """Coloured points from the rendered depth (`depth`: median or expected, render.render_image) of the
+    training views; writes PLY. Returns a summary."""
     from .data import load_scene  # noqa: PLC0415
 
     run_dir = Path(run_dir)
     path = _out_path(run_dir, out, "points.ply", (".ply",))
     if not 0 < downscale <= 1 or not 0 <= min_opacity < 1 or max_points < 1 or (views is not None and views < 1):
         raise UserError("--downscale must be in (0, 1], --min-opacity in [0, 1), --max-points and --views >= 1")
+    depth_kind = parse_depth(depth)
     cfg, model, state = load_run(run_dir, device)
     scene = load_scene(cfg.scene, splits=("train",))
     box = parse_bounds(bounds, default_bounds(model))
@@ -88,7 +91,7 @@ def export_points(run_dir, out=None, *, downscale: float = 1.0, views: Optional[
     t0 = time.perf_counter()
     with _bar(len(idx), "points: rendering views", progress) as bar:
         for i in idx:
-            out = render_image(model.field, model.sampler, cams, i, bg, chunk=cfg.eval.chunk)
+            out = render_image(model.field, model.sampler, cams, i, bg, chunk=cfg.eval.chunk, depth=depth_kind)
             o, d = image_rays(cams, i)
             depth, op = out["depth"].reshape(-1), out["opacity"].reshape(-1)
             xyz = o + d * depth[:, None]
@@ -107,7 +110,7 @@ def export_points(run_dir, out=None, *, downscale: float = 1.0, views: Optional[
                         "or widen --bounds (is the run trained?)")
     write_ply(path, xyz.numpy(), rgb.numpy())
     return {"path": str(path), "points": len(xyz), "points_before_subsampling": n_all, "views": len(idx),
-            "bounds": box.tolist(), "seconds": round(time.perf_counter() - t0, 1)}
+            "depth": depth_kind, "bounds": box.tolist(), "seconds": round(time.perf_counter() - t0, 1)}
 
 
 @torch.no_grad()

@@ -58,3 +58,26 @@ def composite(weights: Tensor, rgbs: Tensor, t_starts: Tensor, t_ends: Tensor, r
     depth = depth_sum / opacity.clamp_min(1e-10)
     rgb = rgb + (1.0 - opacity)[:, None] * background
     return rgb, depth, opacity
+
+
+def median_depth(weights: Tensor, t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor, n_rays: int,
+                 opacity: Tensor) -> Tensor:
+    """Depth [n_rays] where a ray's running weight reaches half its opacity, interpolated linearly in the
+    interval where it does (so depth maps are not stepped at the sample spacing); 0 for rays without
+    weight (as the expected depth). Unlike the expected depth, it is not pulled behind a surface by
+    the weight of fainter layers beyond it (forward-facing captures: BENCHMARKS.md)."""
+    depth = torch.zeros(n_rays, dtype=t_starts.dtype, device=t_starts.device)
+    if weights.numel() == 0:
+        return depth
+    before = exclusive_sum_per_ray(weights, ray_indices, n_rays)  # [S] weight of the samples before
+    half = 0.5 * opacity[ray_indices]
+    crossed = (before + weights >= half) & (weights > 0)
+    order = torch.arange(weights.numel(), device=weights.device)
+    # first crossing sample of each ray (samples are packed by ray in increasing t)
+    first = torch.full((n_rays,), weights.numel(), dtype=order.dtype, device=order.device)
+    first.scatter_reduce_(0, ray_indices[crossed], order[crossed], "amin")
+    has = first < weights.numel()
+    k = first[has]
+    frac = ((half[k] - before[k]) / weights[k].clamp_min(1e-12)).clamp(0.0, 1.0)
+    depth[has] = t_starts[k] + frac * (t_ends[k] - t_starts[k])
+    return depth

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from .data.cameras import Cameras, pixel_rays
 from .fields import RadianceField
-from .packed import composite, render_weights
+from .depth import DEPTH_KINDS
+from .packed import composite, median_depth, render_weights
 from .samplers import RaySampler
 
 
@@ -91,17 +92,22 @@ def eval_background(field: RadianceField, scene_background: Tensor, opaque: bool
 @torch.no_grad()
 def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index: int,
                  background: Optional[Tensor], chunk: int = 8192, amp: str = "off",
-                 max_samples: Optional[int] = None, cancel: Optional[Callable[[], bool]] = None) -> Optional[dict]:
+                 max_samples: Optional[int] = None, cancel: Optional[Callable[[], bool]] = None,
+                 depth: str = "median") -> Optional[dict]:
     """Render camera `index` in chunks of rays: rgb [H,W,3], depth [H,W], opacity [H,W] (on the CPU).
     background: [3], or None for the field's learned background. `cancel` is asked between chunks;
     when it answers True the render stops and None is returned (the viewer, when the camera moves).
+    `depth`: "median" (where half a ray's weight is reached: the surface, also where fainter layers lie
+    behind it) or "expected" (the weighted mean distance, which such layers pull back).
 
     Memory is bounded by `chunk` (rays in flight), not by the image size: rays are generated per
     chunk and each chunk's output is moved to the CPU before the next one is rendered."""
+    if depth not in DEPTH_KINDS:
+        raise ValueError(f"depth must be one of {DEPTH_KINDS}, not {depth!r}")
     device = field.aabb.device
     H, W = cams.height, cams.width
     rgb = torch.empty(H * W, 3)
-    depth = torch.empty(H * W)
+    depth_map = torch.empty(H * W)
     opacity = torch.empty(H * W)
     cams_dev = cams.to(device)
     n_samples = 0
@@ -115,8 +121,13 @@ def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index
                           train=False, amp=amp, max_samples=max_samples)
         end = start + pix.numel()
         rgb[start:end] = out["rgb"].clamp(0, 1).cpu()
-        depth[start:end] = out["depth"].cpu()
+        if depth == "median":
+            d = median_depth(out["weights"], out["t_starts"], out["t_ends"], out["ray_indices"], pix.numel(),
+                             out["opacity"])
+        else:
+            d = out["depth"]
+        depth_map[start:end] = d.cpu()
         opacity[start:end] = out["opacity"].cpu()
         n_samples += int(out["n_samples"])
-    return {"rgb": rgb.view(H, W, 3), "depth": depth.view(H, W), "opacity": opacity.view(H, W),
+    return {"rgb": rgb.view(H, W, 3), "depth": depth_map.view(H, W), "opacity": opacity.view(H, W),
             "n_samples": n_samples}

@@ -42,7 +42,7 @@ from . import backends, trajectories
 from .config import RunConfig
 from .data.cameras import Cameras
 from .data.scene import SceneData
-from .depth import colormap_lut, colorize_depth, depth_value
+from .depth import colormap_lut, colorize_depth, depth_value, parse_depth
 from .errors import UserError
 from .model import NeRFModel
 from .render import eval_background, render_image
@@ -186,15 +186,17 @@ def camera_path(scene: SceneData, path: str, n_frames: Optional[int] = None,
 
 # ---------------------------------------------------------------- panels
 
-def _render(run: VideoRun, cams: Cameras, index: int, background: Tensor, chunk: int, opaque: bool = False) -> dict:
+def _render(run: VideoRun, cams: Cameras, index: int, background: Tensor, chunk: int, opaque: bool = False,
+            depth: str = "median") -> dict:
     m = run.model
     with torch.inference_mode():
         return render_image(m.field, m.sampler, cams, index, eval_background(m.field, background, opaque),
-                            chunk=chunk, amp=run.amp)
+                            chunk=chunk, amp=run.amp, depth=depth)
 
 
 def depth_range(runs: Sequence[VideoRun], cams: Cameras, background: Tensor, chunk: int,
-                n_probe: int = PROBE_FRAMES, side: int = PROBE_SIDE, opaque: bool = False) -> tuple[float, float]:
+                n_probe: int = PROBE_FRAMES, side: int = PROBE_SIDE, opaque: bool = False,
+                depth: str = "median") -> tuple[float, float]:
     """(lo, hi): 2nd and 98th percentile of depth (disparity, up to 0, for unbounded scenes) where opacity
     > 0.5, over `n_probe` evenly spaced frames rendered with the longest side `side` pixels, all runs together."""
     scale = min(1.0, side / max(cams.width, cams.height))
@@ -203,7 +205,7 @@ def depth_range(runs: Sequence[VideoRun], cams: Cameras, background: Tensor, chu
     depths, weak = [], []
     for run in runs:
         for i in frames:
-            out = _render(run, small, i, background, chunk, opaque)
+            out = _render(run, small, i, background, chunk, opaque, depth)
             value = depth_value(out["depth"], run.model.field.space.contracted)
             depths.append(value[out["opacity"] > 0.5].flatten())
             weak.append(value[out["opacity"] > 0.05].flatten())
@@ -358,15 +360,17 @@ class FrameWriter:
 
 def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike, *, background: Tensor,
                  fps: float = DEFAULT_FPS, outputs: Sequence[str] = ("rgb",), chunk: Optional[int] = None,
-                 colormap: str = "turbo", progress: bool = True, opaque: bool = False) -> dict:
+                 colormap: str = "turbo", progress: bool = True, opaque: bool = False, depth: str = "median") -> dict:
     """Render every camera of `cams` with every run and write the video / PNG folder `out`. opaque: the
-    scene's photos are opaque (runs with a learned background then composite over it).
+    scene's photos are opaque (runs with a learned background then composite over it). depth: which depth
+    the depth panels show, "median" or "expected" (render.render_image).
 
     Returns {"frames", "seconds", "fps", "out", "resolution", "outputs", "depth_range"}; seconds
     cover the depth probe, rendering and encoding."""
     out = Path(out)
     kind = output_kind(out)
     outputs = parse_outputs(outputs)
+    depth = parse_depth(depth)
     if not math.isfinite(fps) or fps <= 0:
         raise UserError(f"--fps must be a positive number, got {fps}; pass e.g. 30")
     if chunk is not None and chunk < 1:
@@ -377,7 +381,7 @@ def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike
     t0 = time.perf_counter()
     lo_hi, lut = None, None
     if "depth" in outputs:
-        lo_hi = depth_range(runs, cams, background, chunk, opaque=opaque)
+        lo_hi = depth_range(runs, cams, background, chunk, opaque=opaque, depth=depth)
         lut = colormap_lut(colormap)
     bar = None
     if progress:
@@ -389,7 +393,7 @@ def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike
             for i in range(len(cams)):
                 per_run = []  # [run][output] uint8 panels; floats are dropped as soon as converted
                 for run in runs:
-                    p = panels(_render(run, cams, i, background, chunk, opaque), outputs, lo_hi, lut,
+                    p = panels(_render(run, cams, i, background, chunk, opaque, depth), outputs, lo_hi, lut,
                                disparity=run.model.field.space.contracted)
                     if compare:
                         draw_label(p[outputs[0]], run.label)
@@ -411,14 +415,15 @@ def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike
     seconds = time.perf_counter() - t0
     return {"frames": len(cams), "seconds": round(seconds, 3), "fps": round(len(cams) / seconds, 3),
             "out": str(out), "resolution": [cams.width, cams.height], "outputs": list(outputs),
-            "depth_range": [round(v, 6) for v in lo_hi] if lo_hi else None}
+            "depth_range": [round(v, 6) for v in lo_hi] if lo_hi else None, "depth": depth if lo_hi else None}
 
 
 def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Optional[int] = None,
                 fps: Optional[float] = None, resolution: Optional[str | tuple[int, int]] = None,
                 outputs: str | Sequence[str] = "rgb", out: Optional[str | os.PathLike] = None,
                 compare: Sequence[str | os.PathLike] = (), labels: Optional[str | Sequence[str]] = None,
-                chunk: Optional[int] = None, device: Optional[str] = None, progress: bool = True) -> dict:
+                chunk: Optional[int] = None, device: Optional[str] = None, progress: bool = True,
+                depth: str = "median") -> dict:
     """`nerf-ff render` as a function: load the run(s) and its scene, build the path, render it.
 
     out defaults to RUN_DIR/videos/<path>.mp4 (<path>-compare.mp4 with compare runs)."""
@@ -430,6 +435,7 @@ def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Opti
     if res is not None:
         res = parse_resolution(f"{res[0]}x{res[1]}")
     outputs = parse_outputs(outputs)
+    depth = parse_depth(depth)
     if isinstance(labels, str):
         labels = [s.strip() for s in labels.split(",")]
     if out is not None:
@@ -442,4 +448,5 @@ def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Opti
     if out is None:
         out = Path(run_dir) / "videos" / f"{name}{'-compare' if compare else ''}.mp4"
     return render_video(runs, cams, out, background=scene.background, fps=fps or file_fps or DEFAULT_FPS,
-                        outputs=outputs, chunk=chunk, progress=progress, opaque=not scene.train.has_alpha)
+                        outputs=outputs, chunk=chunk, progress=progress, opaque=not scene.train.has_alpha,
+                        depth=depth)

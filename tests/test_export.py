@@ -98,7 +98,9 @@ def test_export_of_a_tiny_run(tiny_run, tmp_path, capsys):
     pts = export_points(tiny_run, tmp_path / "pts.ply", views=3, min_opacity=0.5, progress=False)
     assert pts["views"] == 3 and 0 < pts["points"] <= 3 * 24 * 24
     box = torch.tensor(pts["bounds"])
-    assert box.tolist() == [-1, -1, -1, 1, 1, 1]
+    assert box.tolist() == [-1, -1, -1, 1, 1, 1] and pts["depth"] == "median"
+    exp = export_points(tiny_run, tmp_path / "pts_exp.ply", views=3, min_opacity=0.5, progress=False, depth="expected")
+    assert exp["depth"] == "expected" and exp["points"] > 0
     # The CLI: one of --points / --mesh, and one-line errors for bad values.
     assert main(["export", str(tiny_run), "--mesh", "--resolution", "24", "--threshold", str(level), "--quiet",
                  "--out", str(tmp_path / "m.obj")]) == 0
@@ -107,7 +109,7 @@ def test_export_of_a_tiny_run(tiny_run, tmp_path, capsys):
         main(["export", str(tiny_run), "--points", "--mesh"])
     capsys.readouterr()
     for bad in (["--mesh", "--out", str(tmp_path / "m.stl")], ["--mesh", "--bounds", "1", "1", "1", "0", "0", "0"],
-                ["--points", "--min-opacity", "1.5"], ["--mesh", "--threshold", "1e9", "--resolution", "8"]):
+                ["--points", "--min-opacity", "1.5"], ["--points", "--depth", "mean"], ["--mesh", "--threshold", "1e9", "--resolution", "8"]):
         assert main(["export", str(tiny_run), *bad, "--quiet"]) != 0
         err = capsys.readouterr().err.strip()
         assert err.startswith("nerf-ff: error:") and "\n" not in err and "Traceback" not in err, err

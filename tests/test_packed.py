@@ -1,10 +1,10 @@
-"""Compositing math: hand-computed transmittance, packed == dense, gradients finite."""
+"""Compositing math: hand-computed transmittance, packed == dense, gradients finite, median depth."""
 
 import math
 
 import torch
 
-from nerf_ff.packed import composite, exclusive_sum_per_ray, render_weights
+from nerf_ff.packed import composite, exclusive_sum_per_ray, median_depth, render_weights
 
 
 def test_hand_computed_transmittance():
@@ -70,3 +70,40 @@ def test_gradients_finite_and_depth_expected():
     assert torch.isfinite(sig.grad).all() and torch.isfinite(rgb.grad).all()
     torch.testing.assert_close(depth, torch.tensor([2.5]), atol=1e-4, rtol=0)  # the opaque second interval
     torch.testing.assert_close(acc, torch.tensor([1.0]))
+
+
+def test_median_depth_at_the_surface_where_faint_layers_pull_the_mean_back():
+    # A ray through a surface at t = 2 that stops 60 % of the light, then fainter fog from 2.5 to 8.
+    ts = torch.cat([torch.tensor([2.0]), torch.arange(2.5, 8.0, 0.5)])
+    te = ts + torch.cat([torch.tensor([0.1]), torch.full((11,), 0.5)])
+    sig = torch.cat([torch.tensor([-math.log(0.4) / 0.1]), torch.full((11,), 0.1)])
+    rays = torch.zeros(12, dtype=torch.long)
+    w, _, _ = render_weights(sig, ts, te, rays, 1)
+    _, expected, acc = composite(w, torch.zeros(12, 3), ts, te, rays, 1, torch.zeros(3))
+    med = median_depth(w, ts, te, rays, 1, acc)
+    # Half of the ray's weight (0.6 of about 0.77 in all) is reached inside the surface's interval:
+    # linearly interpolated, at 2 + 0.1 * (0.5 * acc) / 0.6.
+    torch.testing.assert_close(med, 2.0 + 0.1 * (0.5 * acc) / 0.6, atol=1e-5, rtol=0)
+    assert float(expected) > 2.5  # the mean is pulled behind the surface, into the fog
+
+
+def test_median_depth_matches_a_per_ray_loop():
+    gen = torch.Generator().manual_seed(1)
+    counts = torch.tensor([0, 1, 7, 3, 12, 5])  # an empty ray, a one-sample ray
+    rays = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    ts = torch.cat([torch.sort(torch.rand(int(c), generator=gen) * 5).values for c in counts])
+    te = ts + 0.05
+    sig = torch.rand(len(rays), generator=gen) * 8 * (torch.rand(len(rays), generator=gen) > 0.3)
+    w, _, _ = render_weights(sig, ts, te, rays, len(counts))
+    _, _, acc = composite(w, torch.zeros(len(rays), 3), ts, te, rays, len(counts), torch.zeros(3))
+    med = median_depth(w, ts, te, rays, len(counts), acc)
+    for r in range(len(counts)):
+        wr, a, b = w[rays == r], ts[rays == r], te[rays == r]
+        want, run = 0.0, 0.0
+        for k in range(len(wr)):  # the first interval whose running weight reaches half the ray's
+            if wr[k] > 0 and run + wr[k] >= 0.5 * wr.sum():
+                want = float(a[k] + (0.5 * wr.sum() - run) / wr[k] * (b[k] - a[k]))
+                break
+            run += float(wr[k])
+        assert abs(float(med[r]) - want) < 1e-5, (r, float(med[r]), want)
+    assert float(med[0]) == 0.0  # no samples: 0, as the expected depth

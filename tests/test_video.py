@@ -133,6 +133,7 @@ def test_compare_runs_of_different_scenes_is_a_user_error(tiny_run, tmp_path):
     ["--outputs", "rgb,normals"],
     ["--out", "video.avi"],
     ["--labels", "a,b,c"],
+    ["--depth", "mean"],
 ])
 def test_bad_arguments_exit_2_with_one_line(tiny_run, tmp_path, capsys, args):
     out = ["--out", str(tmp_path / "x.mp4")]  # (a later --out in args wins)
@@ -198,3 +199,7 @@ def test_field_evaluated_in_slices_renders_the_same_image(tiny_run):
     assert whole["n_samples"] > 10 * 100  # many slices per ray chunk
     for k in ("rgb", "depth", "opacity"):
         assert torch.allclose(whole[k], sliced[k], atol=1e-5), k
+    expected = render_image(model.field, model.sampler, cams, 0, bg, chunk=4096, depth="expected")
+    assert torch.equal(expected["rgb"], whole["rgb"]) and not torch.equal(expected["depth"], whole["depth"])
+    opaque = whole["opacity"] > 0.5  # where the field is opaque, both depths lie within the scene's range
+    assert opaque.any() and ((whole["depth"][opaque] - expected["depth"][opaque]).abs() < 2.0).all()
