@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .data.cameras import Cameras, pixel_rays
 from .fields import RadianceField
-from .depth import DEPTH_KINDS
+from .depth import parse_depth
 from .packed import composite, median_depth, render_weights
 from .samplers import RaySampler
 
@@ -102,8 +102,7 @@ def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index
 
     Memory is bounded by `chunk` (rays in flight), not by the image size: rays are generated per
     chunk and each chunk's output is moved to the CPU before the next one is rendered."""
-    if depth not in DEPTH_KINDS:
-        raise ValueError(f"depth must be one of {DEPTH_KINDS}, not {depth!r}")
+    parse_depth(depth)
     device = field.aabb.device
     H, W = cams.height, cams.width
     rgb = torch.empty(H * W, 3)

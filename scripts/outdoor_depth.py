@@ -20,10 +20,11 @@ import torch
 from nerf_ff.data import load_scene
 from nerf_ff.data.cameras import image_rays
 from nerf_ff.data.outdoor import trace_outdoor
-from nerf_ff.depth import depth_image
+from nerf_ff.depth import depth_image, depth_value
 from nerf_ff.evaluate import load_run
 from nerf_ff.packed import median_depth
 from nerf_ff.render import eval_background, render_rays
+from nerf_ff.video import to_u8
 
 BANDS = ((0.0, 5.0, "objects + near ground (< 5)"), (5.0, 20.0, "ground 5-20"))
 
@@ -55,9 +56,9 @@ def picture(rows, h: int, w: int) -> np.ndarray:
     out = []
     for _, exp, med, _, rgb, op in rows:
         o = op.view(h, w)
-        disp = -1.0 / torch.from_numpy(med).clamp_min(1e-6)
+        disp = depth_value(torch.from_numpy(med), disparity=True)
         lo_hi = (float(torch.quantile(disp[op > 0.5], 0.02)), 0.0)  # one colour range for both depths
-        panels = [(rgb.view(h, w, 3).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8),
+        panels = [to_u8(rgb.view(h, w, 3)).numpy(),
                   depth_image(torch.from_numpy(med).view(h, w), o, disparity=True, lo_hi=lo_hi),
                   depth_image(torch.from_numpy(exp).view(h, w), o, disparity=True, lo_hi=lo_hi)]
         out.append(np.concatenate(panels, 1))
