@@ -150,6 +150,12 @@ class TrainConfig:
     distortion_loss: float = 0.0
     """Weight of mip-NeRF 360's distortion loss (weights along a ray pulled into one compact interval, in
     the sampler's normalised spacing): removes floaters and fog; 0: off."""
+    depth_loss: float = 0.0
+    """Weight of the depth loss on SfM keypoints (losses.py): the rays through a COLMAP model's keypoints
+    (COLMAP scenes, and `nerf-ff process` output) put their weight at their 3D point; 0: off (the
+    automatic defaults set 0.01 when the scene has keypoints, autoconfig.py)."""
+    depth_window: float = 0.05
+    """Half-width of the depth loss's window, as a fraction of the keypoint's depth."""
     anneal_frequencies: float = 0.0
     """Coarse-to-fine: the Fourier features' frequencies fade in, lowest octave first, over this fraction
     of training (0: off; Fourier encodings only)."""
@@ -228,6 +234,8 @@ class RunConfig:
         _check(t.amp in ("auto", "bf16", "fp16", "off"), f"train.amp={t.amp!r} is unknown; use auto, bf16, fp16 or off")
         _check(t.distortion_loss >= 0 and 0 <= t.anneal_frequencies <= 1,
                "train.distortion_loss must be >= 0 and train.anneal_frequencies in [0, 1]")
+        _check(_finite(t.depth_loss) and t.depth_loss >= 0 and _finite(t.depth_window) and 0 < t.depth_window < 1,
+               f"train.depth_loss={t.depth_loss} must be >= 0 and train.depth_window={t.depth_window} in (0, 1)")
         _check(t.nan_policy in ("skip", "stop"), f"train.nan_policy={t.nan_policy!r} is unknown; use skip or stop")
         _check(t.init_rays >= 1 and t.max_rays >= t.init_rays, "train.init_rays must be >= 1 and <= train.max_rays")
         _check(t.checkpoint_every >= 1 and t.log_every >= 1, "train.checkpoint_every and train.log_every must be >= 1")

@@ -102,11 +102,7 @@ def validation_split(scene: SceneData, every: int) -> tuple[SceneData, list[int]
     val_idx = list(range(0, n, every))
     fit_idx = [i for i in range(n) if i % every != 0]
 
-    def subset(idx: list[int]) -> Split:
-        names = [train.names[i] for i in idx] if len(train.names) == n else []
-        return Split(train.images[idx], train.cameras[idx], names)
-
-    sub = dataclasses.replace(scene, splits={"train": subset(fit_idx), "val": subset(val_idx)},
+    sub = dataclasses.replace(scene, splits={"train": train.subset(fit_idx), "val": train.subset(val_idx)},
                               split_note=f"sigma search: every {every}-th training view held out for validation")
     return sub, val_idx
 

@@ -3,7 +3,9 @@
 Per step:
     1. draw `n_rays` random training pixels (uint8 images stay on the device, compact)
     2. render them over a random background (RGBA / captured scenes) → rgb [n_rays, 3]
-    3. MSE against the target composited over the same background; backward; Adam
+    3. MSE against the target composited over the same background (+ regularisers: distortion loss;
+       with train.depth_loss, rays through SfM keypoints ride along and their weight is pulled to the
+       keypoint's depth); backward; Adam
     4. refresh the occupancy grid every `update_every` steps
     5. resize the ray batch so the next step processes about `target_samples` samples
 Checkpoints are written atomically every `checkpoint_every` steps, at the end, and on Ctrl-C or
@@ -31,7 +33,7 @@ from .config import RunConfig
 from .data.cameras import pixel_rays
 from .data.scene import SceneData
 from .errors import UserError
-from .losses import distortion_loss
+from .losses import depth_window_loss, distortion_loss
 from .model import NeRFModel
 from .trainlog import TrainLog
 
@@ -39,6 +41,7 @@ MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
 STARTUP_STEPS = 10  # steps whose time the schedule ignores (progress_fraction)
 TIME_WARMUP = 0.02  # fraction of the time budget spent before time paces the schedule
 PREVIEW_SIDE = 128  # longest side of the periodic held-out preview render
+KEYPOINT_RAY_FRACTION = 0.125  # rays through SfM keypoints added to each batch with train.depth_loss
 
 
 class Gate:
@@ -88,6 +91,13 @@ class Trainer:
         # Opaque photos with a learned background: rays composite over it instead of a random colour.
         self.learned_background = self.model.field.bg_head is not None and not train.has_alpha
         self.cameras = train.cameras.to(self.device)
+        self.keypoints = None  # [K, 4] camera, u, v, depth (data/keypoints.py), for train.depth_loss
+        if t.depth_loss > 0:
+            if train.keypoints is None or len(train.keypoints) == 0:
+                raise UserError(f"train.depth_loss needs SfM keypoints, and scene {scene.name} has none (they come from a "
+                                "COLMAP model: a COLMAP scene, or sparse/0 beside transforms.json as `nerf-ff process` "
+                                "writes it); set train.depth_loss=0")
+            self.keypoints = train.keypoints.to(self.device)
         self.target_samples = t.target_samples or (2**18 if self.device.type == "cuda" else 2**15)
         self.step = 0
         self.n_rays = t.init_rays
@@ -185,6 +195,15 @@ class Trainer:
             rgb = rgb * alpha + bg * (1 - alpha)
         return rays_o, rays_d, torch.cat([rgb, bg], dim=-1), img
 
+    def keypoint_batch(self, n_rays: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Rays through random SfM keypoints: rays_o, rays_d [k, 3], depth [k], image index [k];
+        k = n_rays * KEYPOINT_RAY_FRACTION."""
+        k = max(1, round(n_rays * KEYPOINT_RAY_FRACTION))
+        rows = self.keypoints[torch.randint(0, len(self.keypoints), (k,), device=self.device, generator=self.gen)]
+        img = rows[:, 0].long()
+        rays_o, rays_d = pixel_rays(self.cameras, img, rows[:, 1] - 0.5, rows[:, 2] - 0.5)  # u, v: pixel centres at +0.5
+        return rays_o, rays_d, rows[:, 3], img
+
     def train_step(self) -> dict:
         t = self.cfg.train
         for group in self.optimizer.param_groups:
@@ -197,10 +216,22 @@ class Trainer:
             sampler.update(self.step, field.density, gen=self.gen)
         rays_o, rays_d, target, img = self.sample_batch(self.n_rays)
         rgb_target, bg = target[:, :3], target[:, 3:]
+        n = rays_o.shape[0]
+        if self.keypoints is not None:  # keypoint rays ride along: depth loss only, no colour
+            k_o, k_d, k_depth, k_img = self.keypoint_batch(n)
+            rays_o, rays_d, img = torch.cat([rays_o, k_o]), torch.cat([rays_d, k_d]), torch.cat([img, k_img])
+            bg = torch.cat([bg, bg.new_zeros(len(k_o), 3)])
         out = self.model(rays_o, rays_d, None if self.learned_background else bg, train=True, gen=self.gen,
                          amp=self.amp, image_index=img if self.cfg.model.appearance_dim > 0 else None)
-        mse = torch.mean((out["rgb"] - rgb_target) ** 2)
+        mse = torch.mean((out["rgb"][:n] - rgb_target) ** 2)
         loss = mse
+        depth_term = torch.zeros((), device=self.device)
+        if self.keypoints is not None:
+            ri = out["ray_indices"]
+            on_kp = ri >= n
+            depth_term = depth_window_loss(out["weights"][on_kp], out["t_starts"][on_kp], out["t_ends"][on_kp],
+                                           ri[on_kp] - n, k_depth, t.depth_window, len(k_depth))
+            loss = loss + t.depth_loss * depth_term
         if t.distortion_loss > 0:
             ri = out["ray_indices"]
             s0 = sampler.spacing(rays_o, rays_d, out["t_starts"], ri)
@@ -211,8 +242,9 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.grad is not None]
         gnorm = torch.nn.utils.clip_grad_norm_(params, max_norm=float("inf")) if params else torch.zeros((), device=self.device)
         # The one host sync of the step: loss, gradient health and the sample count together.
-        loss_v, gnorm_v, n_samples, mse_v = torch.stack([loss.detach().float(), gnorm.float(),
-                                                         out["n_samples"].float(), mse.detach().float()]).tolist()
+        loss_v, gnorm_v, n_samples, mse_v, depth_v = torch.stack([
+            loss.detach().float(), gnorm.float(), out["n_samples"].float(), mse.detach().float(),
+            depth_term.detach().float()]).tolist()
         ok = math.isfinite(loss_v) and math.isfinite(gnorm_v)
         if ok:
             self.optimizer.step()
@@ -225,7 +257,8 @@ class Trainer:
             self.n_rays = int(min(t.max_rays, max(256, round(self.n_rays * self.target_samples / n_samples))))
         self.step += 1
         self.samples_total += int(n_samples)
-        return {"loss": mse_v, "total_loss": loss_v, "ok": ok, "n_samples": int(n_samples)}
+        return {"loss": mse_v, "total_loss": loss_v, "ok": ok, "n_samples": int(n_samples),
+                **({"depth_loss": depth_v} if self.keypoints is not None else {})}
 
     # ------------------------------------------------------------------ watching
     def _b_stats(self) -> dict:
@@ -324,7 +357,8 @@ class Trainer:
                              "psnr": psnr, "n_rays": self.n_rays, "n_samples": info["n_samples"],
                              "occupied": round(self.model.sampler.occupied_fraction(), 4)}
                     self.history.append(entry)
-                    row = {**entry, "lr": self.learning_rate(), **self._b_stats()}
+                    row = {**entry, "lr": self.learning_rate(), **self._b_stats(),
+                           **({"depth_loss": info["depth_loss"]} if "depth_loss" in info else {})}
                 if t.preview_every and self.step % t.preview_every == 0:
                     row = {**(row or {"step": self.step, "elapsed": round(self.elapsed, 3)}),
                            "preview_psnr": self._preview(log)}

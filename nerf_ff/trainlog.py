@@ -23,7 +23,7 @@ import numpy as np
 from .errors import UserError
 
 COLUMNS = ("step", "elapsed", "loss", "psnr", "lr", "n_rays", "n_samples", "occupied", "b_norm_mean", "b_norm_max",
-           "preview_psnr")
+           "preview_psnr", "depth_loss")
 
 
 class TrainLog:

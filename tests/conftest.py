@@ -26,3 +26,19 @@ def tiny_run(tmp_path_factory):
     dump_yaml(cfg, run_dir / "config.yaml")
     Trainer(cfg, load_scene(cfg.scene), run_dir, progress=False).fit()
     return run_dir
+
+
+FACING = (12, 48, 36)  # views, width, height of the generated forward-facing capture
+
+
+@pytest.fixture(scope="session")
+def facing(tmp_path_factory):
+    """The generated outdoor scene seen by a forward-facing rig (FACING), written as LLFF, COLMAP (with
+    keypoints) and instant-ngp folders: {layout: folder}. Treat them as read-only."""
+    from nerf_ff.data.outdoor import facing_cameras, render_outdoor, write_outdoor_scene  # noqa: PLC0415
+
+    n, w, h = FACING
+    root = tmp_path_factory.mktemp("facing")
+    images = render_outdoor(facing_cameras(n, w, h), supersample=1)
+    return {layout: write_outdoor_scene(root / layout, layout, n, w, h, images=images, rig="facing")
+            for layout in ("llff", "colmap", "ngp")}

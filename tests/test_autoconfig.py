@@ -62,3 +62,17 @@ def test_train_prints_what_it_picked(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "automatic defaults for an object scene on cpu" in err and "MLP 3x64" in err
     assert "width: 64" in (tmp_path / "r" / "config.yaml").read_text()
+
+
+def test_scenes_with_sfm_keypoints_get_the_depth_loss(builtin, tmp_path):
+    import dataclasses  # noqa: PLC0415
+
+    train = builtin.train
+    with_kp = dataclasses.replace(builtin, splits={**builtin.splits, "train": dataclasses.replace(
+        train, keypoints=torch.tensor([[0.0, 10.0, 10.0, 3.0]]))})
+    cfg, note = with_auto_defaults(_args("builtin", "--device", "cpu"), with_kp)
+    assert cfg.train.depth_loss == autoconfig.AUTO_DEPTH_LOSS and "depth loss 0.01 on 1 SfM keypoints" in note
+    cfg, note = with_auto_defaults(_args("builtin", "--device", "cpu"), builtin)  # no keypoints: off
+    assert cfg.train.depth_loss == 0 and "depth loss" not in note
+    cfg, note = with_auto_defaults(_args("builtin", "--device", "cpu", "--set", "train.depth_loss=0"), with_kp)
+    assert cfg.train.depth_loss == 0 and "depth loss" not in note  # a layer that sets it wins

@@ -5,22 +5,15 @@ one-line errors; detection."""
 import numpy as np
 import pytest
 import torch
+from conftest import FACING
 from PIL import Image
 
 from nerf_ff.config import SceneConfig, resolve_scene
 from nerf_ff.data import detect_format, load_scene
-from nerf_ff.data.outdoor import facing_cameras, render_outdoor, write_outdoor_scene
+from nerf_ff.data.outdoor import facing_cameras
 from nerf_ff.errors import UserError
 
-N, W, H = 12, 32, 24
-
-
-@pytest.fixture(scope="module")
-def facing(tmp_path_factory):
-    root = tmp_path_factory.mktemp("facing")
-    images = render_outdoor(facing_cameras(N, W, H), supersample=1)
-    return {layout: write_outdoor_scene(root / layout, layout, N, W, H, images=images, rig="facing")
-            for layout in ("llff", "colmap")}
+N, W, H = FACING  # the `facing` fixture's rig (conftest.py)
 
 
 def test_llff_and_colmap_layouts_load_the_same_scene(facing):

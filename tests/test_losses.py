@@ -3,7 +3,7 @@
 import torch
 
 from nerf_ff.encodings import FourierFeatures, gaussian_B
-from nerf_ff.losses import distortion_loss
+from nerf_ff.losses import depth_window_loss, distortion_loss
 
 
 def _packed(gen, n_rays=7, max_k=9):
@@ -56,3 +56,42 @@ def test_annealing_fades_frequencies_in_lowest_first():
     assert enc.window is None and torch.equal(enc(x), full)
     enc.set_anneal(None)
     assert torch.equal(enc(x), full)
+
+
+def test_depth_window_loss_against_a_per_ray_loop():
+    gen = torch.Generator().manual_seed(1)
+    w, s0, s1, ri, n = _packed(gen)
+    depth = torch.rand(n, generator=gen) * 0.8 + 0.1
+    got = depth_window_loss(w, s0, s1, ri, depth, 0.2, n)
+    total = 0.0
+    for r in range(n):
+        lo, hi = float(depth[r]) * 0.8, float(depth[r]) * 1.2
+        inside = sum(float(wi) * max(0.0, min(float(b), hi) - max(float(a), lo)) / float(b - a)
+                     for wi, a, b in zip(w[ri == r], s0[ri == r], s1[ri == r]))
+        total += (1 - inside) ** 2
+    assert abs(float(got) - total / n) < 1e-5
+
+
+def test_depth_window_loss_wants_the_weight_at_the_point():
+    """One ray, intervals of 0.1 on [0, 1], the point at 0.55: all weight in its interval costs 0, weight
+    in front of it or fog along the ray cost more; the gradient raises the weight in the window, in
+    proportion to how much of each interval lies in it, and leaves the rest alone."""
+    edges = torch.linspace(0, 1, 11)
+    s0, s1, ri = edges[:-1], edges[1:], torch.zeros(10, dtype=torch.long)
+    depth = torch.tensor([0.55])
+
+    def loss(w):
+        return float(depth_window_loss(w, s0, s1, ri, depth, 0.1, 1))  # window [0.495, 0.605]
+
+    at = torch.zeros(10)
+    at[5] = 1.0
+    before = torch.zeros(10)
+    before[2] = 1.0
+    assert loss(at) < 1e-6 and abs(loss(before) - 1.0) < 1e-6
+    assert 0 < loss(torch.full((10,), 0.1)) < 1
+    w = torch.full((10,), 0.05, requires_grad=True)
+    depth_window_loss(w, s0, s1, ri, depth, 0.1, 1).backward()
+    assert w.grad[5] < w.grad[4] < 0 and torch.isclose(w.grad[4], w.grad[6])  # edges: 0.005 of 0.1 inside
+    assert torch.all(w.grad[:4] == 0) and torch.all(w.grad[7:] == 0)
+    assert float(depth_window_loss(torch.zeros(0), torch.zeros(0), torch.zeros(0), torch.zeros(0, dtype=torch.long),
+                                   depth, 0.05, 1)) == 1.0  # a ray with no samples

@@ -80,7 +80,15 @@ def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
     if fmt == "auto":
         fmt = detect_format(path)
     folder = path.parent if path.is_file() else path
+    scene = _load(fmt, path, folder, cfg, splits)
+    if fmt in ("ngp", "colmap", "llff"):  # SfM keypoints for train.depth_loss, where a COLMAP model is there
+        from .keypoints import attach_keypoints
 
+        attach_keypoints(scene, folder)
+    return scene
+
+
+def _load(fmt: str, path: Path, folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]]) -> SceneData:
     if fmt == "blender":
         from .blender import load_blender
 

@@ -64,7 +64,7 @@ def load_blender(root: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] =
         if not train_idx:
             raise UserError(f"{files['train']} has only {len(full)} frame(s), too few for a held-out split; "
                             "add frames or a transforms_test.json")
-        out["train"], out["test"] = _subset(full, train_idx), _subset(full, test_idx)
+        out["train"], out["test"] = full.subset(train_idx), full.subset(test_idx)
         note = (f"test split: no transforms_test.json or transforms_val.json, so every {cfg.test_every}th frame of "
                 f"transforms_train.json (0, {cfg.test_every}, ...) is held out: {len(test_idx)} test, "
                 f"{len(train_idx)} train")
@@ -119,7 +119,3 @@ def _load_split(path: Path, downscale: int) -> Split:
         cams = cams.scaled(1.0 / downscale)
     assert (cams.height, cams.width) == images.shape[1:3], "image and camera downscale disagree"
     return Split(torch.from_numpy(images), cams, [os.path.relpath(p, root) for p in paths])
-
-
-def _subset(split: Split, idx: list[int]) -> Split:
-    return Split(split.images[idx], split.cameras[idx], [split.names[i] for i in idx])

@@ -152,6 +152,10 @@ def render_outdoor(cameras: Cameras, supersample: int = SUPERSAMPLE) -> Tensor:
     return out
 
 
+OBSERVATIONS_PER_VIEW = 300  # keypoints per image in the generated COLMAP model
+KEYPOINT_NOISE_PX = 0.3  # their localisation error (SfM reprojection errors are ~0.5 px)
+
+
 def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
     """Sparse 'SfM' points: surface hits of every `every`-th pixel of each view, no farther than
     max_depth (sky excluded). Returns xyz [P, 3] and uint8 rgb [P, 3]."""
@@ -213,16 +217,36 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
     sparse.mkdir(parents=True, exist_ok=True)
     (sparse / "cameras.txt").write_text(f"1 PINHOLE {width} {height} {fx!r} {fx!r} {width / 2!r} {height / 2!r}\n")
     xyz, rgb = surface_points(cams)
-    lines = []
+    rng = np.random.default_rng(0)
+    lines, tracks = [], [[] for _ in xyz]
     for k, (name, c2w) in enumerate(zip(names, cams.c2w.double().numpy())):
         r_cv = c2w[:, :3] * np.array([1.0, -1.0, -1.0])  # OpenGL → OpenCV camera axes
         R = r_cv.T  # world → camera
         q, t = rotmat_to_qvec(R), -R @ c2w[:, 3]
-        uv, z = project(cams, k, torch.from_numpy(xyz).float())
-        seen = ((z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)).numpy()
-        obs = " ".join(f"{u:.3f} {v:.3f} {p}" for (u, v), p in zip(uv.numpy()[seen][:50], np.nonzero(seen)[0][:50]))
+        seen = visible_points(cams, k, xyz)
+        if len(seen) > OBSERVATIONS_PER_VIEW:
+            seen = np.sort(rng.choice(seen, OBSERVATIONS_PER_VIEW, replace=False))
+        uv = project(cams, k, torch.from_numpy(xyz[seen]).float())[0].numpy()
+        uv += rng.normal(0.0, KEYPOINT_NOISE_PX, uv.shape)  # SfM keypoints are not exact
+        for j, p in enumerate(seen):
+            tracks[p] += [k + 1, j]
+        obs = " ".join(f"{u:.3f} {v:.3f} {p}" for (u, v), p in zip(uv, seen))
         lines += [" ".join([str(k + 1), *(repr(float(v)) for v in (*q, *t)), "1", name]), obs]
     (sparse / "images.txt").write_text("\n".join(lines) + "\n")
-    pts = [f"{p} {x!r} {y!r} {z!r} {r} {g} {b} 0.5" for p, ((x, y, z), (r, g, b)) in enumerate(zip(xyz.tolist(), rgb.tolist()))]
+    pts = [" ".join([f"{p} {x!r} {y!r} {z!r} {r} {g} {b} 0.5", *map(str, track)])
+           for p, ((x, y, z), (r, g, b), track) in enumerate(zip(xyz.tolist(), rgb.tolist(), tracks))]
     (sparse / "points3D.txt").write_text("\n".join(pts) + "\n")
     return out
+
+
+def visible_points(cams: Cameras, k: int, xyz: np.ndarray) -> np.ndarray:
+    """Indices of the points [P, 3] camera k sees: in its frame, in front, and not hidden by the scene."""
+    uv, z = project(cams, k, torch.from_numpy(xyz).float())
+    w, h = cams.width, cams.height
+    inside = ((z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)).numpy()
+    idx = np.nonzero(inside)[0]
+    o = cams.c2w[k, :, 3].double().expand(len(idx), 3)
+    to_p = torch.from_numpy(xyz[idx]) - o
+    dist = to_p.norm(dim=-1)
+    t_hit = trace_outdoor(o, to_p / dist[:, None])[1]
+    return idx[(t_hit >= dist * (1 - 1e-4)).numpy()]

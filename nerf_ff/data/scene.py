@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -15,6 +16,9 @@ class Split:
     images: Tensor  # [N, H, W, C] uint8, C = 3 (RGB) or 4 (RGBA, straight alpha)
     cameras: Cameras
     names: list[str] = field(default_factory=list)  # file names or view ids, for reports
+    # SfM keypoints with depth (keypoints.py), [K, 4] float32: camera index, u, v, depth; train split
+    # of COLMAP models only
+    keypoints: Optional[Tensor] = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -22,6 +26,17 @@ class Split:
     @property
     def has_alpha(self) -> bool:
         return self.images.shape[-1] == 4
+
+    def subset(self, idx: list[int]) -> "Split":
+        """The views `idx`, in that order, with their keypoints renumbered."""
+        names = [self.names[i] for i in idx] if len(self.names) == len(self) else []
+        kp = self.keypoints
+        if kp is not None:
+            new = torch.full((len(self),), -1, dtype=torch.long)
+            new[torch.as_tensor(idx, dtype=torch.long)] = torch.arange(len(idx))
+            slot = new[kp[:, 0].long()]
+            kp = torch.cat([slot[slot >= 0, None].to(kp.dtype), kp[slot >= 0, 1:]], dim=1)
+        return Split(self.images[idx], self.cameras[idx], names, kp)
 
 
 @dataclass
