@@ -186,6 +186,8 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "view_dependent": m.view_dependent,
         "appearance_note": (f"per-image appearance codes (dim {m.appearance_dim}); evaluated views use the "
                             "mean code of the training images" if m.appearance_dim > 0 else None),
+        "depth_supervision": (f"train.depth_loss {cfg.train.depth_loss:g} on SfM keypoints: "
+                              f"{scene.meta.get('keypoints', '?')}" if cfg.train.depth_loss > 0 else None),
         "seed": cfg.train.seed,
         "encoding_seed": m.encoding_seed,
         "steps": int(state["step"]),

@@ -15,6 +15,7 @@ from nerf_ff.data import load_scene
 from nerf_ff.data.cameras import pixel_rays
 from nerf_ff.data.outdoor import trace_outdoor
 from nerf_ff.errors import UserError
+from nerf_ff.evaluate import evaluate
 from nerf_ff.trainer import Trainer
 from nerf_ff.trainlog import read_log
 
@@ -88,6 +89,9 @@ def test_training_with_the_depth_loss(facing, tmp_path):
     rows = read_log(tmp_path / "run")
     depth = [r["depth_loss"] for r in rows]
     assert len(depth) == 4 and all(d is not None and 0 <= d <= 1 for d in depth)
+    cfg.eval.lpips_net, cfg.eval.save_images = "none", False
+    metrics = evaluate(tmp_path / "run", trainer.scene, cfg, trainer.model, trainer.state(), progress=False)
+    assert metrics["depth_supervision"].startswith("train.depth_loss 0.1 on SfM keypoints: ")
 
     cfg = _cfg(facing["ngp"], tmp_path, depth_loss=0.1)  # no COLMAP model: nothing to supervise with
     with pytest.raises(UserError, match="train.depth_loss needs SfM keypoints"):
