@@ -39,13 +39,15 @@ def sfm_keypoints(images: Sequence[Optional[ColmapImage]], points: ColmapPoints,
     [K, 4] float32 rows (camera index, u, v, depth along the unit ray), in the pixels of `cams`
     (the model's pixels `model_size` = (w, h) scaled to cams.width x cams.height); and the median
     distance between the keypoints and their points projected through `cams`, in the model's pixels."""
-    index = {int(pid): k for k, pid in enumerate(points.ids)}
+    order = np.argsort(points.ids)
+    sorted_ids = points.ids[order]
     good = points.error <= MAX_ERROR_PX
     rows = []
     for c, img in enumerate(images):
-        if img is None or len(img.point3D_ids) == 0:
+        if img is None or len(img.point3D_ids) == 0 or len(sorted_ids) == 0:
             continue
-        slot = np.array([index.get(int(p), -1) for p in img.point3D_ids])
+        pos = np.minimum(np.searchsorted(sorted_ids, img.point3D_ids), len(sorted_ids) - 1)
+        slot = np.where(sorted_ids[pos] == img.point3D_ids, order[pos], -1)  # -1: untriangulated (id -1) or unknown
         keep = slot >= 0
         keep[keep] = good[slot[keep]]
         if not keep.any():
