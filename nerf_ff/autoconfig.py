@@ -15,7 +15,7 @@ the region of interest), σ = P / SIGMA_PIXELS_PER_CYCLE clamped to [1, 64]: on 
 
 Depth from SfM keypoints. A scene that comes with a COLMAP model (COLMAP scenes, `nerf-ff process`
 output, LLFF captures with their model; data/keypoints.py) gets train.depth_loss = AUTO_DEPTH_LOSS
-unless a layer sets it: on a forward-facing rig it removed the seed spread of depth and PSNR (5
+unless a layer sets it: on a forward-facing rig it removed the seed spread of depth and PSNR (4
 seeds, BENCHMARKS.md), and the weight is small enough that colour still wins where a keypoint is wrong.
 """
 
@@ -34,7 +34,7 @@ from .data.scene import SceneData
 
 SIGMA_PIXELS_PER_CYCLE = 25.0
 SIGMA_RANGE = (1.0, 64.0)
-AUTO_DEPTH_LOSS = 0.01  # 0.1 made depth right too but cost 2-4 dB: thin far structures turned to fog
+AUTO_DEPTH_LOSS = 0.01  # 0.1 made depth right too but cost 6-8 dB against 0.01: thin far structures turned to fog
 
 
 def auto_layer_path(device: torch.device, kind: str) -> Path:

@@ -43,8 +43,10 @@ def distortion_loss(weights: Tensor, s_starts: Tensor, s_ends: Tensor, ray_indic
 
 def depth_window_loss(weights: Tensor, t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor, depth: Tensor,
                       window: float, n_rays: int) -> Tensor:
-    """Mean over rays of (1 - the ray's weight inside depth · [1 - window, 1 + window])². Samples [S] sorted
-    by ray; depth [n_rays] along unit rays."""
+    """Mean over the supervised rays (depth > 0) of (1 - the ray's weight inside depth · [1 - window,
+    1 + window])². Samples [S] sorted by ray; depth [n_rays] along unit rays, 0 for rays without a
+    keypoint (they ride in the same batch; no boolean indexing, so no host sync)."""
+    supervised = (depth > 0).to(weights.dtype)
     if weights.numel() == 0:
         return weights.sum() + 1.0
     d = depth[ray_indices]
@@ -52,4 +54,4 @@ def depth_window_loss(weights: Tensor, t_starts: Tensor, t_ends: Tensor, ray_ind
     inside = (torch.minimum(t_ends, hi) - torch.maximum(t_starts, lo)).clamp(min=0)
     frac = inside / (t_ends - t_starts).clamp(min=1e-12)
     w_in = sum_per_ray(weights * frac, ray_indices, n_rays)
-    return ((1 - w_in) ** 2).mean()
+    return ((1 - w_in) ** 2 * supervised).sum() / supervised.sum().clamp(min=1)

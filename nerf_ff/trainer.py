@@ -226,11 +226,10 @@ class Trainer:
         mse = torch.mean((out["rgb"][:n] - rgb_target) ** 2)
         loss = mse
         depth_term = torch.zeros((), device=self.device)
-        if self.keypoints is not None:
-            ri = out["ray_indices"]
-            on_kp = ri >= n
-            depth_term = depth_window_loss(out["weights"][on_kp], out["t_starts"][on_kp], out["t_ends"][on_kp],
-                                           ri[on_kp] - n, k_depth, t.depth_window, len(k_depth))
+        if self.keypoints is not None:  # the photometric rays get depth 0: not supervised
+            depth = torch.cat([k_depth.new_zeros(n), k_depth])
+            depth_term = depth_window_loss(out["weights"], out["t_starts"], out["t_ends"], out["ray_indices"], depth,
+                                           t.depth_window, len(depth))
             loss = loss + t.depth_loss * depth_term
         if t.distortion_loss > 0:
             ri = out["ray_indices"]

@@ -89,6 +89,10 @@ def test_training_with_the_depth_loss(facing, tmp_path):
     rows = read_log(tmp_path / "run")
     depth = [r["depth_loss"] for r in rows]
     assert len(depth) == 4 and all(d is not None and 0 <= d <= 1 for d in depth)
+    o, d, depth, _ = trainer.keypoint_batch(256)  # the rays the depth loss sees end on the surface
+    assert len(depth) == 32
+    rel = (depth.double() / trace_outdoor(o, d)[1] - 1).abs()
+    assert float(rel.median()) < 0.01
     cfg.eval.lpips_net, cfg.eval.save_images = "none", False
     metrics = evaluate(tmp_path / "run", trainer.scene, cfg, trainer.model, trainer.state(), progress=False)
     assert metrics["depth_supervision"].startswith("train.depth_loss 0.1 on SfM keypoints: ")

@@ -95,3 +95,16 @@ def test_depth_window_loss_wants_the_weight_at_the_point():
     assert torch.all(w.grad[:4] == 0) and torch.all(w.grad[7:] == 0)
     assert float(depth_window_loss(torch.zeros(0), torch.zeros(0), torch.zeros(0), torch.zeros(0, dtype=torch.long),
                                    depth, 0.05, 1)) == 1.0  # a ray with no samples
+
+
+def test_depth_window_loss_ignores_rays_without_a_keypoint():
+    """Rays of depth 0 (the photometric rays of a batch) count for nothing: the mean is over the rest."""
+    gen = torch.Generator().manual_seed(2)
+    w, s0, s1, ri, n = _packed(gen)
+    depth = torch.rand(n, generator=gen) * 0.8 + 0.1
+    alone = depth_window_loss(w, s0, s1, ri, depth, 0.2, n)
+    extra = torch.rand(3, generator=gen) / 3  # one more ray in front, three samples, no keypoint
+    both = depth_window_loss(torch.cat([extra, w]), torch.cat([torch.tensor([0.1, 0.2, 0.3]), s0]),
+                             torch.cat([torch.tensor([0.2, 0.3, 0.4]), s1]), torch.cat([torch.zeros(3, dtype=torch.long), ri + 1]),
+                             torch.cat([torch.zeros(1), depth]), 0.2, n + 1)
+    torch.testing.assert_close(both, alone)
