@@ -13,6 +13,13 @@ view (its largest side at the median camera distance; for unbounded scenes the c
 the region of interest), σ = P / SIGMA_PIXELS_PER_CYCLE clamped to [1, 64]: on the built-in scene at
 64x64 (P ≈ 55) that is σ ≈ 2, the argmax of its σ sweep (BENCHMARKS.md).
 
+Resolution. Unless a layer sets scene.downscale, the images are downscaled (by the smallest integer)
+so that their long side is at most AUTO_MAX_SIDE pixels for the device, decided from one image
+header before anything is decoded (`pick_downscale`). On the CPU that is 256 px: fox at 240x135
+reached ~25 dB held-out in 10 minutes, while at full size (1920x1080) σ came out at 64, a step
+trained 256 rays, and one held-out view took minutes to render. On CUDA it is 1600 px, nerfstudio's
+cap: NeRF-synthetic stays at full size, a phone video at 1920x1080 is halved.
+
 Depth from SfM keypoints. A scene that comes with a COLMAP model (COLMAP scenes, `nerf-ff process`
 output, LLFF captures with their model; data/keypoints.py) gets train.depth_loss = AUTO_DEPTH_LOSS
 unless a layer sets it: on a forward-facing rig it removed the seed spread of depth and PSNR (4
@@ -23,7 +30,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -34,11 +41,16 @@ from .data.scene import SceneData
 
 SIGMA_PIXELS_PER_CYCLE = 25.0
 SIGMA_RANGE = (1.0, 64.0)
+AUTO_MAX_SIDE = {"cpu": 256, "cuda": 1600}  # pixels on the long side of the training images
 AUTO_DEPTH_LOSS = 0.01  # 0.1 made depth right too but cost 6-8 dB against 0.01: thin far structures turned to fog
 
 
+def device_name(device: torch.device) -> str:
+    return "cuda" if device.type == "cuda" else "cpu"
+
+
 def auto_layer_path(device: torch.device, kind: str) -> Path:
-    return project_root() / "configs" / "auto" / f"{'cuda' if device.type == 'cuda' else 'cpu'}-{kind}.yaml"
+    return project_root() / "configs" / "auto" / f"{device_name(device)}-{kind}.yaml"
 
 
 def auto_layer(device: torch.device, kind: str) -> tuple[dict, Path]:
@@ -67,12 +79,37 @@ def auto_sigma(scene: SceneData) -> tuple[float, float]:
     return round(sigma, digits), p
 
 
+def pick_downscale(layers: list[tuple[str, dict]], cfg: RunConfig) -> Optional[dict]:
+    """The automatic image downscale, chosen before the scene is loaded: {"downscale", "size" (full
+    width, height), "max_side", "device"}; None when a layer sets scene.downscale or the size is unknown
+    (the built-in scene, a broken folder: load_scene says what is wrong)."""
+    from .data import full_size  # noqa: PLC0415
+
+    if sets(layers, "scene", "downscale"):
+        return None
+    size = full_size(cfg.scene)
+    if size is None:
+        return None
+    device = device_name(resolve_device(cfg.train.device))
+    cap = AUTO_MAX_SIDE[device]
+    return {"downscale": max(1, math.ceil(max(size) / cap)), "size": size, "max_side": cap, "device": device}
+
+
+def resolution_note(picked: Optional[dict], scene: SceneData) -> str:
+    if not picked or picked["downscale"] == 1:
+        return ""
+    w, h = picked["size"]
+    cams = scene.train.cameras
+    return (f", images {cams.width}x{cams.height} ({w}x{h} / {picked['downscale']}: long side ≤ {picked['max_side']} px "
+            f"on {picked['device']}; --set scene.downscale=N to change)")
+
+
 def sets(layers: list[tuple[str, dict]], section: str, key: str) -> bool:
     """Whether any config layer sets section.key."""
     return any(isinstance(d, dict) and isinstance(d.get(section), dict) and key in d[section] for _, d in layers)
 
 
-def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str) -> str:
+def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str, resolution: str = "") -> str:
     """One line: what the automatic defaults picked."""
     m, s, t = cfg.model, cfg.sampler, cfg.train
     enc = m.encoding + (f" σ={m.sigma:g}{sigma_note} m={m.n_features}" if m.encoding in ("gaussian", "learned") else "")
@@ -80,17 +117,18 @@ def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str) -> str:
     kp = scene.train.keypoints
     depth = f", depth loss {t.depth_loss:g} on {len(kp)} SfM keypoints" if t.depth_loss > 0 and kp is not None else ""
     return (f"automatic defaults for an {scene.kind} scene on {'cuda' if 'cuda' in path.name else 'cpu'} "
-            f"({path.relative_to(project_root())}): {enc}, MLP {m.depth}x{m.width}, grid {s.grid_resolution}^3"
+            f"({path.relative_to(project_root())}){resolution}: {enc}, MLP {m.depth}x{m.width}, grid {s.grid_resolution}^3"
             f"{' contracted' if scene.kind == 'unbounded' else ''}, {s.render_steps} steps per box diagonal, "
             f"{t.target_samples or 'auto'} samples per step{depth}, {t.steps} steps{budget} "
             "(a --config preset turns this off; --set changes any value)")
 
 
-def auto_config(layers: list[tuple[str, dict]], yaml_dir, scene: SceneData, pick_sigma: bool = True
-                ) -> tuple[RunConfig, str]:
+def auto_config(layers: list[tuple[str, dict]], yaml_dir, scene: SceneData, pick_sigma: bool = True,
+                resolution: Optional[dict] = None) -> tuple[RunConfig, str]:
     """The run config with the automatic layer for the device and scene kind under `layers`
     (config.config_layers), σ from the resolution unless a layer sets it (or pick_sigma is False:
-    --sigma auto searches instead); and the line saying what was picked."""
+    --sigma auto searches instead), the downscale `pick_downscale` chose (the scene was loaded with
+    it); and the line saying what was picked."""
     device = resolve_device(compose(layers, yaml_dir).validate().train.device)
     auto, path = auto_layer(device, scene.kind)
     note = ""
@@ -98,8 +136,10 @@ def auto_config(layers: list[tuple[str, dict]], yaml_dir, scene: SceneData, pick
         sigma, pixels = auto_sigma(scene)
         auto.setdefault("model", {})["sigma"] = sigma
         note = f" (the box spans ~{pixels:.0f} px)"
+    if resolution is not None:
+        auto.setdefault("scene", {})["downscale"] = resolution["downscale"]
     keypoints = scene.train.keypoints
     if keypoints is not None and len(keypoints) and not sets([("auto", auto)] + layers, "train", "depth_loss"):
         auto.setdefault("train", {})["depth_loss"] = AUTO_DEPTH_LOSS
     cfg = compose([(str(path), auto)] + layers, yaml_dir).validate()
-    return cfg, summary(cfg, scene, path, note)
+    return cfg, summary(cfg, scene, path, note, resolution_note(resolution, scene))

@@ -43,15 +43,31 @@ def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
     return compose(layers, yaml_dir).validate()
 
 
-def with_auto_defaults(args, scene, allow_auto_sigma: bool = True) -> tuple[RunConfig, Optional[str]]:
+def with_auto_defaults(args, scene, allow_auto_sigma: bool = True, resolution: Optional[dict] = None
+                       ) -> tuple[RunConfig, Optional[str]]:
     """The run config of a command line with the automatic defaults for this device and scene under
-    the scene YAML unless a preset is given, and the line saying what was picked (None with a preset)."""
+    the scene YAML unless a preset is given, and the line saying what was picked (None with a preset).
+    `resolution`: what `auto_resolution` picked before the scene was loaded."""
     from .autoconfig import auto_config  # noqa: PLC0415
 
     layers, yaml_dir = _layers(args, allow_auto_sigma)
     if args.config:
         return compose(layers, yaml_dir).validate(), None
-    return auto_config(layers, yaml_dir, scene, pick_sigma=getattr(args, "sigma", None) != "auto")
+    return auto_config(layers, yaml_dir, scene, pick_sigma=getattr(args, "sigma", None) != "auto",
+                       resolution=resolution)
+
+
+def auto_resolution(args, cfg: RunConfig, allow_auto_sigma: bool = True) -> Optional[dict]:
+    """The automatic image downscale for this device (autoconfig.pick_downscale), set on `cfg` so the
+    scene loads at that size; None with a preset or when a layer sets scene.downscale."""
+    from .autoconfig import pick_downscale  # noqa: PLC0415
+
+    if args.config:
+        return None
+    picked = pick_downscale(_layers(args, allow_auto_sigma)[0], cfg)
+    if picked is not None:
+        cfg.scene.downscale = picked["downscale"]
+    return picked
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -68,6 +84,7 @@ def cmd_train(args) -> int:
     from .evaluate import evaluate  # noqa: PLC0415
     from .trainer import Trainer  # noqa: PLC0415
 
+    resolution = None
     if args.resume:
         if not args.out:
             raise UserError("--resume needs --out RUN_DIR (the folder of the run to continue)")
@@ -86,6 +103,7 @@ def cmd_train(args) -> int:
             check_searchable(cfg)  # before loading the scene
         if args.out:
             _check_free(Path(args.out))
+        resolution = auto_resolution(args, cfg)
     t0 = time.perf_counter()
     scene = load_scene(cfg.scene)
     print(f"scene {scene.name}: {scene.kind}, {len(scene.train)} train / {len(scene.test)} test views, "
@@ -94,7 +112,7 @@ def cmd_train(args) -> int:
           + (f"; SfM keypoints: {scene.meta['keypoints']}" if "keypoints" in scene.meta else ""),
           file=sys.stderr)
     if not args.resume:
-        cfg, picked = with_auto_defaults(args, scene)
+        cfg, picked = with_auto_defaults(args, scene, resolution=resolution)
         if picked:
             print(picked, file=sys.stderr)
         run_dir = Path(args.out) if args.out else default_run_dir(cfg)

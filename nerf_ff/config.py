@@ -41,7 +41,9 @@ class SceneConfig:
     (nerf_ff/space.py). auto: unbounded for opaque captured photos (transforms.json, COLMAP), object
     for NeRF-synthetic, RGBA captures and the built-in scene."""
     downscale: int = 1
-    """Integer image downscale factor applied on load (area interpolation)."""
+    """Integer image downscale factor applied on load (area interpolation; a dataset's images_N/ copies
+    where they fit). With no preset and no layer setting it, `nerf-ff train` picks it for the device
+    (long side <= 256 px on a CPU, <= 1600 px on CUDA; autoconfig.py) and records it in config.yaml."""
     aabb: Optional[list] = None
     """Scene box [xmin, ymin, zmin, xmax, ymax, zmax] in world units (the region of interest of an
     unbounded scene); None: from the data (nerf_ff/data/bounds.py: cameras, masks, sparse points)."""

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from nerf_ff import autoconfig
-from nerf_ff.cli import build_config, main, make_parser, with_auto_defaults
-from nerf_ff.config import SceneConfig
+from nerf_ff.cli import auto_resolution, build_config, main, make_parser, with_auto_defaults
+from nerf_ff.config import RunConfig, SceneConfig, load_yaml
 from nerf_ff.data import load_scene
 
 
@@ -76,3 +76,51 @@ def test_scenes_with_sfm_keypoints_get_the_depth_loss(builtin, tmp_path):
     assert cfg.train.depth_loss == 0 and "depth loss" not in note
     cfg, note = with_auto_defaults(_args("builtin", "--device", "cpu", "--set", "train.depth_loss=0"), with_kp)
     assert cfg.train.depth_loss == 0 and "depth loss" not in note  # a layer that sets it wins
+
+
+def test_full_size_is_read_without_decoding_the_images(facing, tmp_path):
+    from nerf_ff.data import full_size  # noqa: PLC0415
+
+    from test_loaders import H, W, write_blender  # noqa: PLC0415
+
+    for layout in ("llff", "colmap", "ngp"):
+        assert full_size(SceneConfig(name="f", path=str(facing[layout]))) == (48, 36), layout
+    assert full_size(SceneConfig(name="b", path=str(write_blender(tmp_path / "b")))) == (W, H)
+    assert full_size(SceneConfig(name="builtin", format="builtin")) is None
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "transforms.json").write_text("{not json")
+    assert full_size(SceneConfig(name="x", path=str(tmp_path / "broken"))) is None  # load_scene says what is wrong
+
+
+def test_automatic_resolution_keeps_the_long_side_under_the_device_cap(facing, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(autoconfig.AUTO_MAX_SIDE, "cpu", 20)  # the 48x36 capture → ceil(48 / 20) = 3 → 16x12
+    common = ["train", str(facing["ngp"]), "--device", "cpu", "--steps", "2", "--no-eval", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "auto")]) == 0
+    err = capsys.readouterr().err
+    assert "16x12 (48x36 / 3: long side ≤ 20 px on cpu" in err
+    cfg = RunConfig.from_dict(load_yaml(tmp_path / "auto" / "config.yaml"))
+    assert cfg.scene.downscale == 3  # recorded, so eval, render and --resume see the same images
+    # A layer that sets it wins; a preset is an exact protocol (no automatic downscale).
+    assert main([*common, "--out", str(tmp_path / "set"), "--set", "scene.downscale=2"]) == 0
+    err = capsys.readouterr().err
+    assert "24x18" in err and "long side" not in err
+    args = _args(str(facing["ngp"]), "--device", "cpu", "--config", "demo")
+    assert auto_resolution(args, build_config(args)) is None
+    monkeypatch.setitem(autoconfig.AUTO_MAX_SIDE, "cpu", 256)  # small images stay as they are
+    args = _args(str(facing["ngp"]), "--device", "cpu")
+    assert auto_resolution(args, build_config(args))["downscale"] == 1
+
+
+@pytest.mark.parametrize("device,size,want", [
+    ("cpu", (1080, 1920), 8),   # fox: 135x240
+    ("cpu", (400, 400), 2), ("cpu", (800, 800), 4), ("cpu", (256, 100), 1), ("cpu", (64, 64), 1),
+    ("cuda", (1080, 1920), 2),  # a phone video: halved
+    ("cuda", (800, 800), 1), ("cuda", (5187, 3361), 4),  # NeRF-synthetic as is; mip-NeRF 360 → its images_4
+])
+def test_downscale_rule(monkeypatch, device, size, want):
+    monkeypatch.setattr("nerf_ff.data.full_size", lambda cfg: size)
+    monkeypatch.setattr(autoconfig, "resolve_device", lambda name: torch.device(device))
+    picked = autoconfig.pick_downscale([], RunConfig())
+    assert picked["downscale"] == want and picked["device"] == device
+    cap = autoconfig.AUTO_MAX_SIDE[device]
+    assert max(size) / want <= cap and (want == 1 or max(size) / (want - 1) > cap)  # the smallest that fits

@@ -88,6 +88,35 @@ def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
     return scene
 
 
+def full_size(cfg: SceneConfig, yaml_dir: Optional[Path] = None) -> Optional[tuple[int, int]]:
+    """(width, height) of the scene's images at full size, read cheaply (one image header or the
+    format's own metadata) so a resolution can be chosen before the images are decoded. None for the
+    built-in scene, or when the folder is broken: load_scene then says what is wrong."""
+    fmt = (cfg.format or "auto").lower()
+    if fmt == "builtin" or not cfg.path:
+        return None
+    try:
+        path = Path(expand_path(cfg.path, yaml_dir))
+        fmt = detect_format(path) if fmt == "auto" else fmt
+        folder = path.parent if path.is_file() else path
+        if fmt == "blender":
+            from .blender import full_size as size
+        elif fmt == "ngp":
+            from .ngp import full_size as size
+
+            folder = path if path.is_file() else path / "transforms.json"
+        elif fmt == "colmap":
+            from .colmap import full_size as size
+        elif fmt == "llff":
+            from .llff import full_size as size
+        else:
+            return None
+        w, h = size(folder)
+        return (int(w), int(h)) if w > 0 and h > 0 else None
+    except (UserError, OSError, KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _load(fmt: str, path: Path, folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]]) -> SceneData:
     if fmt == "blender":
         from .blender import load_blender

@@ -24,7 +24,7 @@ from ..config import SceneConfig
 from ..errors import UserError
 from .bounds import near_far_for_box, object_box
 from .cameras import Cameras
-from .images import load_images
+from .images import header_size, load_images
 from .scene import SceneData, Split, every_nth_split
 from .transforms import frame_image_path, number, parse_pose, read_transforms
 
@@ -95,6 +95,13 @@ def load_blender(root: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] =
         source_format="blender",
         meta=meta,
     )
+
+
+def full_size(root: Path) -> tuple[int, int]:
+    """(width, height) of the first training image, from its header."""
+    path = Path(root) / "transforms_train.json"
+    frame = read_transforms(path)["frames"][0]
+    return header_size(frame_image_path(Path(root), frame["file_path"], str(path), default_suffix=".png"))
 
 
 def _load_split(path: Path, downscale: int) -> Split:

@@ -141,6 +141,14 @@ def read_model(folder: Path) -> SparseModel:
     return model
 
 
+def full_size(scene: Path) -> tuple[int, int]:
+    """(width, height) of the model's largest camera (cameras.bin / .txt only)."""
+    model = find_model(scene)
+    cams = _read_cameras_bin(model / "cameras.bin") if (model / "cameras.bin").is_file() else \
+        _read_cameras_txt(model / "cameras.txt")
+    return max(((c.width, c.height) for c in cams.values()), key=lambda wh: wh[0] * wh[1])
+
+
 def _count_images(folder: Path) -> int:
     if (folder / "images.bin").is_file():
         with open(folder / "images.bin", "rb") as f:

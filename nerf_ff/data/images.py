@@ -85,6 +85,12 @@ def downscale_image(img: np.ndarray, downscale: int) -> np.ndarray:
     return (small.clip(0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def header_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header, without decoding the pixels."""
+    with Image.open(path) as im:
+        return im.size
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in `folder`, sorted by name (hidden files skipped)."""
     return sorted(p for p in Path(folder).iterdir()

@@ -59,6 +59,12 @@ def read_poses_bounds(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, 
     return c2w, bounds, (float(hwf[0, 0]), float(hwf[0, 1]), float(hwf[0, 2]))
 
 
+def full_size(folder: Path) -> tuple[int, int]:
+    """(width, height) of images/, as poses_bounds.npy states it."""
+    h, w, _ = read_poses_bounds(Path(folder) / POSES_FILE)[2]
+    return int(round(w)), int(round(h))
+
+
 def _image_files(folder: Path, n: int, downscale: int, hw: tuple[float, float]) -> tuple[list[Path], int]:
     """The image files (sorted) and the downscale still to apply: LLFF's images_d/ if it fits, else images/."""
     h, w = hw

@@ -33,7 +33,7 @@ from ..config import SceneConfig
 from ..errors import UserError
 from .bounds import roi_from_cameras
 from .cameras import Cameras
-from .images import IMAGE_SUFFIXES, load_scaled
+from .images import IMAGE_SUFFIXES, header_size, load_scaled
 from .scene import SceneData, Split, every_nth_split
 from .transforms import frame_image_path, number, parse_pose, read_transforms
 
@@ -96,6 +96,16 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
                            "ngp_box": ngp_box.tolist(), "n_frames": len(frames), "downscale": cfg.downscale,
                            "pixels": "; ".join(sorted({src for _, src in loaded.values()})),
                            "distortion": dist_any, "file": str(json_path)})
+
+
+def full_size(json_path: Path) -> tuple[int, int]:
+    """(width, height) of the first frame: its w / h (or the file's), else its image header."""
+    data = read_transforms(json_path)
+    frame = data["frames"][0]
+    w, h = frame.get("w", data.get("w")), frame.get("h", data.get("h"))
+    if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
+        return int(round(w)), int(round(h))
+    return header_size(_image_path(Path(json_path).parent, frame["file_path"], str(json_path)))
 
 
 def scene_kind(cfg: SceneConfig, splits: dict) -> str:
