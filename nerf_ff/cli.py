@@ -45,9 +45,8 @@ def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
 
 def with_auto_defaults(args, scene, allow_auto_sigma: bool = True, resolution: Optional[dict] = None
                        ) -> tuple[RunConfig, Optional[str]]:
-    """The run config of a command line with the automatic defaults for this device and scene under
-    the scene YAML unless a preset is given, and the line saying what was picked (None with a preset).
-    `resolution`: what `auto_resolution` picked before the scene was loaded."""
+    """The run config with the automatic defaults for this device and scene (and the `resolution`
+    autoconfig.pick_downscale chose) unless a preset is given; the line saying what was picked."""
     from .autoconfig import auto_config  # noqa: PLC0415
 
     layers, yaml_dir = _layers(args, allow_auto_sigma)
@@ -55,19 +54,6 @@ def with_auto_defaults(args, scene, allow_auto_sigma: bool = True, resolution: O
         return compose(layers, yaml_dir).validate(), None
     return auto_config(layers, yaml_dir, scene, pick_sigma=getattr(args, "sigma", None) != "auto",
                        resolution=resolution)
-
-
-def auto_resolution(args, cfg: RunConfig, allow_auto_sigma: bool = True) -> Optional[dict]:
-    """The automatic image downscale for this device (autoconfig.pick_downscale), set on `cfg` so the
-    scene loads at that size; None with a preset or when a layer sets scene.downscale."""
-    from .autoconfig import pick_downscale  # noqa: PLC0415
-
-    if args.config:
-        return None
-    picked = pick_downscale(_layers(args, allow_auto_sigma)[0], cfg)
-    if picked is not None:
-        cfg.scene.downscale = picked["downscale"]
-    return picked
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -80,7 +66,8 @@ def default_run_dir(cfg: RunConfig) -> Path:
 
 
 def cmd_train(args) -> int:
-    from .data import load_scene  # noqa: PLC0415 (keeps `nerf-ff --help` fast)
+    from . import autoconfig  # noqa: PLC0415 (keeps `nerf-ff --help` fast)
+    from .data import load_scene  # noqa: PLC0415
     from .evaluate import evaluate  # noqa: PLC0415
     from .trainer import Trainer  # noqa: PLC0415
 
@@ -103,7 +90,9 @@ def cmd_train(args) -> int:
             check_searchable(cfg)  # before loading the scene
         if args.out:
             _check_free(Path(args.out))
-        resolution = auto_resolution(args, cfg)
+        if not args.config:  # the image size for the device, chosen before the images are decoded
+            resolution = autoconfig.pick_downscale(_layers(args, True)[0], cfg)
+            cfg.scene.downscale = resolution["downscale"] if resolution else cfg.scene.downscale
     t0 = time.perf_counter()
     scene = load_scene(cfg.scene)
     print(f"scene {scene.name}: {scene.kind}, {len(scene.train)} train / {len(scene.test)} test views, "

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nerf_ff import autoconfig
-from nerf_ff.cli import auto_resolution, build_config, main, make_parser, with_auto_defaults
+from nerf_ff.cli import _layers, build_config, main, make_parser, with_auto_defaults
 from nerf_ff.config import RunConfig, SceneConfig, load_yaml
 from nerf_ff.data import load_scene
 
@@ -104,11 +104,11 @@ def test_automatic_resolution_keeps_the_long_side_under_the_device_cap(facing, t
     assert main([*common, "--out", str(tmp_path / "set"), "--set", "scene.downscale=2"]) == 0
     err = capsys.readouterr().err
     assert "24x18" in err and "long side" not in err
-    args = _args(str(facing["ngp"]), "--device", "cpu", "--config", "demo")
-    assert auto_resolution(args, build_config(args)) is None
+    assert main([*common, "--out", str(tmp_path / "preset"), "--config", "demo"]) == 0
+    assert RunConfig.from_dict(load_yaml(tmp_path / "preset" / "config.yaml")).scene.downscale == 1
     monkeypatch.setitem(autoconfig.AUTO_MAX_SIDE, "cpu", 256)  # small images stay as they are
     args = _args(str(facing["ngp"]), "--device", "cpu")
-    assert auto_resolution(args, build_config(args))["downscale"] == 1
+    assert autoconfig.pick_downscale(_layers(args, True)[0], build_config(args))["downscale"] == 1
 
 
 @pytest.mark.parametrize("device,size,want", [
