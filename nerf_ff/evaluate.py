@@ -70,13 +70,15 @@ def to_u8(img: torch.Tensor) -> np.ndarray:
 
 def cost_figures(model: NeRFModel, cfg: RunConfig, state: dict, data, background, amp: str) -> dict:
     """What the run costs: parameters, training samples per second, ms per rendered frame at
-    eval.cost_frame on the longest side (one test view, after a warm-up), peak memory."""
+    eval.cost_frame on the longest side (one test view, after a warm-up) and the field samples per ray
+    it took (what the occupancy grid and early stopping left), peak memory."""
     device = model.field.aabb.device
     elapsed = float(state.get("elapsed", 0.0))
     out = {"params": int(sum(p.numel() for p in model.parameters())), "width": cfg.model.width,
            "n_features": cfg.model.n_features if cfg.model.encoding in ("gaussian", "learned") else None,
            "train_samples_per_s": round(state.get("samples_total", 0) / elapsed) if elapsed > 0 and
-           state.get("samples_total") else None, "render_ms": None, "render_resolution": None}
+           state.get("samples_total") else None, "render_ms": None, "render_resolution": None,
+           "render_samples_per_ray": None}
     if cfg.eval.cost_frame and len(data):
         cams = data.cameras[0]
         cams = cams.scaled(cfg.eval.cost_frame / max(cams.width, cams.height))
@@ -84,10 +86,11 @@ def cost_figures(model: NeRFModel, cfg: RunConfig, state: dict, data, background
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        render_image(model.field, model.sampler, cams, 0, background, chunk=cfg.eval.chunk, amp=amp)
+        frame = render_image(model.field, model.sampler, cams, 0, background, chunk=cfg.eval.chunk, amp=amp)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         out["render_ms"] = round(1000 * (time.perf_counter() - t0), 1)
+        out["render_samples_per_ray"] = round(frame["n_samples"] / (cams.width * cams.height), 2)
         out["render_resolution"] = [cams.width, cams.height]
     if device.type == "cuda":
         out["peak_mem_mb"], out["peak_mem_note"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1), "CUDA allocated"

@@ -29,9 +29,10 @@ from .report_cost import plot_quality_vs_cost, plot_training_curves, pyplot
 REPORT_DIR = "report"
 ORDER = ("none", "basic", "posenc", "hashgrid", "gaussian", "learned")
 CSV_FIELDS = ("scene", "encoding", "sigma", "sigma_world", "n_features", "width", "seed", "steps", "train_seconds",
-              "psnr", "ssim", "lpips", "params", "train_samples_per_s", "render_ms", "peak_mem_mb", "status",
+              "psnr", "ssim", "lpips", "params", "train_samples_per_s", "render_ms", "render_samples_per_ray",
+              "peak_mem_mb", "status",
               "lpips_net", "n_views", "resolution", "wall_seconds", "cpu_seconds", "node", "run", "error")
-COST_FIELDS = ("params", "train_samples_per_s", "render_ms", "peak_mem_mb")
+COST_FIELDS = ("params", "train_samples_per_s", "render_ms", "render_samples_per_ray", "peak_mem_mb")
 
 
 # --------------------------------------------------------------------------- collect
@@ -211,8 +212,8 @@ def markdown(rows: list[dict], agg: dict) -> str:
                  f"{'x'.join(f'{b:g}' for b in box)} world units." if box else "No finished runs yet.")
         lines += [f"## {scene}", "", facts, "",
                   "| encoding | σ (box) | σ (world) | seeds | steps | train s | PSNR ↑ | SSIM ↑ | LPIPS ↓ "
-                  "| params | render ms |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| params | render ms | samples/ray |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         best = {k: (max if k != "lpips" else min)([g[k] for g in groups if g[k] is not None], default=None)
                 for k in ("psnr", "ssim", "lpips")}
         for g in groups:
@@ -227,9 +228,10 @@ def markdown(rows: list[dict], agg: dict) -> str:
             secs = "" if g["train_seconds"] is None else f"{g['train_seconds']:.0f}"
             params = "" if g["params"] is None else f"{g['params'] / 1e3:.0f}k"
             ms = "" if g["render_ms"] is None else f"{g['render_ms']:.0f}"
+            spr = "" if g["render_samples_per_ray"] is None else f"{g['render_samples_per_ray']:.1f}"
             enc = g["encoding"] + (f" {g['variant']}" if g.get("variant") else "")
             lines.append(f"| {enc} | {sigma} | {sw} | {g['n_done']}/{g['n_runs']} | {steps} | {secs} | "
-                         + " | ".join(cells) + f" | {params} | {ms} |")
+                         + " | ".join(cells) + f" | {params} | {ms} | {spr} |")
         lines.append("")
         for enc, b in best_sigmas(groups).items():
             edge = (" — at the edge of the swept range: the optimum may lie outside it" if b["at_edge"]

@@ -81,11 +81,13 @@ def test_scenes_with_sfm_keypoints_get_the_depth_loss(builtin, tmp_path):
 def test_full_size_is_read_without_decoding_the_images(facing, tmp_path):
     from nerf_ff.data import full_size  # noqa: PLC0415
 
-    from test_loaders import H, W, write_blender  # noqa: PLC0415
+    from test_loaders import H, W, write_blender, write_ngp  # noqa: PLC0415
 
     for layout in ("llff", "colmap", "ngp"):
         assert full_size(SceneConfig(name="f", path=str(facing[layout]))) == (48, 36), layout
     assert full_size(SceneConfig(name="b", path=str(write_blender(tmp_path / "b")))) == (W, H)
+    no_wh = write_ngp(tmp_path / "n", n=3, w=20, h=12, top={"w": None, "h": None})  # from the first image's header
+    assert full_size(SceneConfig(name="n", path=str(no_wh))) == (20, 12)
     assert full_size(SceneConfig(name="builtin", format="builtin")) is None
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "transforms.json").write_text("{not json")

@@ -52,6 +52,13 @@ def test_log_csv_preview_and_cost(tmp_path, scene):
     assert cost["n_features"] == 16 and cost["width"] == 32
     assert cost["train_samples_per_s"] == round(trainer.samples_total / trainer.state()["elapsed"])
     assert cost["render_resolution"] == [32, 32] and cost["render_ms"] > 0 and cost["peak_mem_mb"] > 0
+    # Samples per ray of that frame: the same frame rendered again takes the same samples (eval mode).
+    from nerf_ff.render import render_image  # noqa: PLC0415
+
+    model = trainer.model.eval()
+    cams = scene.test.cameras[0].scaled(32 / max(scene.test.cameras.width, scene.test.cameras.height))
+    again = render_image(model.field, model.sampler, cams, 0, scene.background, chunk=cfg.eval.chunk)
+    assert cost["render_samples_per_ray"] == round(again["n_samples"] / (32 * 32), 2) > 0
 
 
 def test_resumed_run_continues_its_own_log(tmp_path, scene):
