@@ -435,7 +435,11 @@ def test_real_fox():
     cams = scene.train.cameras
     assert (cams.width * 8, cams.height * 8) == (1080, 1920)
     assert cams.distortion is not None and cams.distortion.abs().sum() > 0
-    assert scene.grid_levels == 3
+    # Opaque photos: unbounded, one grid level over contracted space; as an object scene instant-ngp's
+    # aabb_scale 4 gives 3 cascades.
+    assert scene.kind == "unbounded" and scene.grid_levels == 1
+    as_object = load_scene(SceneConfig(name="fox", path=str(FOX), downscale=8, kind="object"), splits=["train", "test"])
+    assert as_object.grid_levels == 3
     # Cameras look at the centre of the box: the point nearest all optical axes is well inside it.
     c2w = torch.cat([cams.c2w, scene.test.cameras.c2w]).double()
     o, d = c2w[:, :, 3], -c2w[:, :, 2]
@@ -444,3 +448,16 @@ def test_real_fox():
     half = (scene.aabb[3:] - scene.aabb[:3]).double() / 2
     centre = (scene.aabb[3:] + scene.aabb[:3]).double() / 2
     assert ((focus - centre).abs() < 0.25 * half).all()
+
+
+@pytest.mark.dataset
+@pytest.mark.skipif(not (FOX.is_dir() and LEGO.is_dir()), reason="ngp_fox or lego not found under the datasets root")
+def test_real_full_sizes_pick_the_cpu_resolution():
+    from nerf_ff.autoconfig import pick_downscale  # noqa: PLC0415
+    from nerf_ff.config import RunConfig  # noqa: PLC0415
+    from nerf_ff.data import full_size  # noqa: PLC0415
+
+    for path, size, cpu in ((FOX, (1080, 1920), 8), (LEGO, (400, 400), 2)):
+        assert full_size(SceneConfig(name="s", path=str(path))) == size
+        cfg = RunConfig.from_dict({"scene": {"name": "s", "path": str(path)}, "train": {"device": "cpu"}})
+        assert pick_downscale([], cfg)["downscale"] == cpu
