@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ from .trainlog import TrainLog
 
 MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
 STARTUP_STEPS = 10  # steps whose time the schedule ignores (progress_fraction)
+PACE_MIN_STEPS = 500  # a time budget that allows fewer steps than this gets a warning (pace_warning)
 TIME_WARMUP = 0.02  # fraction of the time budget spent before time paces the schedule
 PREVIEW_SIDE = 128  # longest side of the periodic held-out preview render
 KEYPOINT_RAY_FRACTION = 0.125  # rays through SfM keypoints added to each batch with train.depth_loss
@@ -310,6 +312,20 @@ class Trainer:
         self.gate.wait(lambda: bool(self._stop_signal))
         return self.gate.lock
 
+    def pace_warning(self, seconds_per_step: float) -> Optional[str]:
+        """A warning when the time budget at this pace allows too few steps to converge (e.g. a GPU
+        preset on a CPU), else None."""
+        t = self.cfg.train
+        if not t.time_budget or seconds_per_step <= 0:
+            return None
+        reach = self.step + int(max(0.0, t.time_budget - self.elapsed) / seconds_per_step)
+        if reach >= min(t.steps, PACE_MIN_STEPS):
+            return None
+        return (f"nerf-ff: warning: {seconds_per_step:.2f} s a step on {self.device.type}: the {t.time_budget:g} s "
+                f"budget allows about {reach} of {t.steps} steps, too few to converge; use a smaller model or fewer "
+                "samples a step (train.target_samples), a longer --time-budget, or on a CPU the automatic defaults "
+                "(no --config preset)")
+
     def fit(self) -> dict:
         """Train until the step count or time budget is reached. Returns a summary dict."""
         t = self.cfg.train
@@ -340,6 +356,8 @@ class Trainer:
                     self.elapsed += took
                     if startup_steps:
                         self._startup_s, startup_steps = self._startup_s + took, startup_steps - 1
+                        if not startup_steps and (warning := self.pace_warning(self._startup_s / STARTUP_STEPS)):
+                            print(warning, file=sys.stderr, flush=True)
                 if not info["ok"]:
                     if t.nan_policy == "stop" or self.bad_steps >= MAX_BAD_STEPS:
                         self.save()

@@ -129,3 +129,14 @@ def test_schedule_follows_steps_until_time_has_a_steady_measure(tmp_path, scene)
     assert t.progress_fraction() == pytest.approx(0.9)
     t.elapsed = 200.0
     assert t.progress_fraction() == 1.0
+
+
+def test_a_budget_too_short_for_the_pace_is_warned(scene, tmp_path, capsys):
+    trainer = Trainer(tiny_cfg(steps=20000, time_budget=300), scene, tmp_path, progress=False)
+    # A GPU preset on a CPU: 6.5 s a step leaves ~46 steps in 300 s.
+    assert "about 46 of 20000 steps, too few to converge" in trainer.pace_warning(6.5)
+    assert trainer.pace_warning(0.01) is None  # 30000 steps: fine
+    assert Trainer(tiny_cfg(steps=20), scene, tmp_path / "b", progress=False).pace_warning(6.5) is None  # no budget
+    # fit() says it once the startup steps are timed, and still trains to the budget.
+    summary = Trainer(tiny_cfg(steps=20000, time_budget=0.4), scene, tmp_path / "c", progress=False).fit()
+    assert summary["stopped"] == "time_budget" and capsys.readouterr().err.count("too few to converge") == 1

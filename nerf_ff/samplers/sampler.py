@@ -49,7 +49,8 @@ class RaySampler(nn.Module):
                 self._marcher, reason = make_marcher(self.grid, self.step, self.cfg.cone_angle)
             if self._marcher is None:
                 self.backend_note = f"torch (sampler.backend nerfacc not used: {reason})"
-                print(f"nerf-ff: warning: {self.backend_note}", file=sys.stderr)
+                print(f"nerf-ff: warning: sampler.backend nerfacc not used ({reason}); the torch marcher runs instead",
+                      file=sys.stderr)
             else:
                 self.backend_note = reason
         return self._marcher
