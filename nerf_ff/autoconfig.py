@@ -109,10 +109,11 @@ def sets(layers: list[tuple[str, dict]], section: str, key: str) -> bool:
     return any(isinstance(d, dict) and isinstance(d.get(section), dict) and key in d[section] for _, d in layers)
 
 
-def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str, resolution: str = "") -> str:
-    """One line: what the automatic defaults picked."""
+def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str, resolution: str = "", sweep: bool = False) -> str:
+    """One line: what the automatic defaults picked (for a sweep: without the encoding, its axis)."""
     m, s, t = cfg.model, cfg.sampler, cfg.train
     enc = m.encoding + (f" σ={m.sigma:g}{sigma_note} m={m.n_features}" if m.encoding in ("gaussian", "learned") else "")
+    enc = f"m={m.n_features}" if sweep else enc
     budget = f", time budget {t.time_budget:g} s" if t.time_budget else ""
     kp = scene.train.keypoints
     depth = f", depth loss {t.depth_loss:g} on {len(kp)} SfM keypoints" if t.depth_loss > 0 and kp is not None else ""
@@ -120,11 +121,12 @@ def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str, resolution:
             f"({path.relative_to(project_root())}){resolution}: {enc}, MLP {m.depth}x{m.width}, grid {s.grid_resolution}^3"
             f"{' contracted' if scene.kind == 'unbounded' else ''}, {s.render_steps} steps per box diagonal, "
             f"{t.target_samples or 'auto'} samples per step{depth}, {t.steps} steps{budget} "
-            "(a --config preset turns this off; --set changes any value)")
+            + ("(a preset: in the sweep file turns this off; set: changes any value)" if sweep else
+               "(a --config preset turns this off; --set changes any value)"))
 
 
 def auto_config(layers: list[tuple[str, dict]], yaml_dir, scene: SceneData, pick_sigma: bool = True,
-                resolution: Optional[dict] = None) -> tuple[RunConfig, str]:
+                resolution: Optional[dict] = None, sweep: bool = False) -> tuple[RunConfig, str]:
     """The run config with the automatic layer for the device and scene kind under `layers`
     (config.config_layers), σ from the resolution unless a layer sets it (or pick_sigma is False:
     --sigma auto searches instead), the downscale `pick_downscale` chose (the scene was loaded with
@@ -142,4 +144,4 @@ def auto_config(layers: list[tuple[str, dict]], yaml_dir, scene: SceneData, pick
     if keypoints is not None and len(keypoints) and not sets([("auto", auto)] + layers, "train", "depth_loss"):
         auto.setdefault("train", {})["depth_loss"] = AUTO_DEPTH_LOSS
     cfg = compose([(str(path), auto)] + layers, yaml_dir).validate()
-    return cfg, summary(cfg, scene, path, note, resolution_note(resolution, scene))
+    return cfg, summary(cfg, scene, path, note, resolution_note(resolution, scene), sweep)

@@ -305,3 +305,26 @@ def test_features_and_widths_are_axes(tmp_path):
         parse_sweep({"encodings": [{"name": "posenc", "features": [8]}]})
     with pytest.raises(UserError, match="distinct positive integers"):
         parse_sweep({"encodings": ["none"], "widths": [0]})
+
+
+def test_a_sweep_without_a_preset_takes_the_automatic_defaults(facing, monkeypatch):
+    import torch  # noqa: PLC0415
+
+    from nerf_ff import autoconfig  # noqa: PLC0415
+
+    monkeypatch.setitem(autoconfig.AUTO_MAX_SIDE, "cpu", 20)  # the 48x36 capture → downscale 3
+    scene = str(facing["colmap"])
+    sweep = parse_sweep({"scenes": [scene], "encodings": ["posenc", {"name": "gaussian", "sigmas": [3]}],
+                         "set": {"train": {"device": "cpu", "steps": 5}, "model": {"width": 40}}})
+    automatic: dict = {}
+    runs = expand(sweep, automatic=automatic)
+    layer, _ = autoconfig.auto_layer(torch.device("cpu"), "unbounded")
+    for r in runs:
+        c = r.config
+        assert c["scene"]["downscale"] == 3 and c["model"]["n_features"] == layer["model"]["n_features"]
+        assert c["sampler"]["grid_resolution"] == layer["sampler"]["grid_resolution"]
+        assert c["train"]["time_budget"] == layer["train"]["time_budget"]
+        assert c["model"]["width"] == 40 and c["train"]["steps"] == 5  # the sweep's layers win
+        assert c["train"]["depth_loss"] == autoconfig.AUTO_DEPTH_LOSS  # the scene's COLMAP keypoints
+    assert runs[1].config["model"]["sigma"] == 3  # σ stays the sweep's axis
+    assert "automatic defaults for an unbounded scene on cpu" in automatic[scene] and "48x36 / 3" in automatic[scene]

@@ -42,7 +42,10 @@ def sweep_main(sweep_name: str, out: Optional[str] = None, jobs: Optional[int] =
         summary = write_report(root)
         _print_report(summary, echo)
         return 0
-    runs = expand(sweep, where=str(path), cli_set=parse_set_items(set_items))
+    automatic: dict = {}
+    runs = expand(sweep, where=str(path), cli_set=parse_set_items(set_items), automatic=automatic)
+    for scene_arg, line in automatic.items():
+        echo(f"[sweep] {scene_arg}: no preset, so {line}")
     classify(runs, root)
     if jobs is not None and jobs < 1:
         raise UserError(f"--jobs {jobs} must be at least 1")

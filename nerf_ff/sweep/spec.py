@@ -23,7 +23,8 @@ A sweep file (configs/sweep-NAME.yaml):
     set: {train: {steps: 2000}}      # layer applied to every run
 
 Each run's config is built as `nerf-ff train` builds it (`config.config_layers`: defaults < scene YAML <
-presets), then the sweep's layers: `set` < `overrides[encoding]` < the entry's `set` < `--set` on
+presets; with no preset, the automatic defaults < scene YAML, picked for the scene kind and the device
+of the machine that expands the sweep, as `nerf-ff train SCENE` picks them), then the sweep's layers: `set` < `overrides[encoding]` < the entry's `set` < `--set` on
 the command line, and finally the run's identity (encoding, σ, seed, and m / width where listed),
 which nothing may override. Folders: SCENE/ENCODING[-sSIGMA][-mM][-wWIDTH]/seedK (m and width only where
 the sweep lists them), so the cost of an embedding (m, width) is a sweep axis like its scale.
@@ -218,13 +219,41 @@ def load_sweep(path: str | os.PathLike) -> dict:
 # --------------------------------------------------------------------------- expansion
 
 
+def automatic_base(scene_arg: str, layers: list[tuple[str, dict]], yaml_dir, scenes: dict) -> tuple[RunConfig, str]:
+    """A sweep without a preset runs on `nerf-ff train`'s automatic defaults (autoconfig.py) for the
+    scene kind and the device of the machine expanding the sweep (or the sweep's train.device): image
+    size, model, grid, batch, time budget, depth loss; σ stays the sweep's axis. `scenes` caches the
+    scene loaded (once per scene) to learn its kind and keypoints. Returns the config and the summary."""
+    from ..autoconfig import auto_config, pick_downscale  # noqa: PLC0415
+    from ..data import load_scene  # noqa: PLC0415
+
+    cfg = compose(layers, yaml_dir).validate()
+    picked = pick_downscale(layers, cfg)
+    if picked is not None:
+        cfg.scene.downscale = picked["downscale"]
+    key = (scene_arg, cfg.scene.downscale)
+    if key not in scenes:
+        scenes[key] = load_scene(cfg.scene, splits=("train", "test"))
+    return auto_config(layers, yaml_dir, scenes[key], pick_sigma=False, resolution=picked, sweep=True)
+
+
 def build_run_config(scene_arg: str, presets: list[str], layers: list[tuple[dict, str]], encoding: str,
                      sigma: Optional[float], seed: int, vary_encoding_seed: bool = False,
-                     n_features: Optional[int] = None, width: Optional[int] = None) -> RunConfig:
-    """The RunConfig of one sweep cell: `nerf-ff train SCENE --config P...` plus the sweep's layers."""
-    cfg = compose(*config_layers(scene_arg, presets=presets)).validate()
-    for layer, where in layers:
-        cfg = apply_overrides(cfg, layer, where)
+                     n_features: Optional[int] = None, width: Optional[int] = None,
+                     scenes: Optional[dict] = None, notes: Optional[dict] = None) -> RunConfig:
+    """The RunConfig of one sweep cell: `nerf-ff train SCENE --config P...` plus the sweep's layers;
+    with no preset, `nerf-ff train SCENE` (automatic defaults, `automatic_base`) plus the sweep's layers.
+    `notes` collects the automatic summary line per scene."""
+    base, yaml_dir = config_layers(scene_arg, presets=presets)
+    if presets:
+        cfg = compose(base, yaml_dir).validate()
+        for layer, where in layers:
+            cfg = apply_overrides(cfg, layer, where)
+    else:
+        cfg, summary = automatic_base(scene_arg, base + [(where, layer) for layer, where in layers if layer],
+                                      yaml_dir, {} if scenes is None else scenes)
+        if notes is not None:
+            notes.setdefault(scene_arg, summary)
     identity = {"model": {"encoding": encoding}, "train": {"seed": seed}}
     if sigma is not None:
         identity["model"]["sigma"] = sigma
@@ -242,12 +271,15 @@ def parse_set_items(items: Optional[list[str]]) -> dict:
     return _layer(parse_set(items or []), "--set")
 
 
-def expand(sweep: dict, where: str = "sweep", cli_set: Optional[dict] = None) -> list[RunSpec]:
+def expand(sweep: dict, where: str = "sweep", cli_set: Optional[dict] = None,
+           automatic: Optional[dict] = None) -> list[RunSpec]:
     """Every run of the sweep, in file order: scene, encoding entry, σ, seed.
 
     A run whose config is invalid is kept with `config_error` set (recorded as failed, the others
-    run); if every run is invalid the sweep itself is broken and a UserError is raised."""
+    run); if every run is invalid the sweep itself is broken and a UserError is raised. `automatic`
+    receives, per scene, the line saying what the automatic defaults picked (sweeps without a preset)."""
     runs: list[RunSpec] = []
+    scenes: dict = {}  # scenes loaded for the automatic defaults (no preset), once each
     for scene_arg in sweep["scenes"]:
         for entry in sweep["encodings"]:
             name = entry["name"]
@@ -262,7 +294,7 @@ def expand(sweep: dict, where: str = "sweep", cli_set: Optional[dict] = None) ->
                                    sigma=sigma, seed=seed, n_features=m, width=w)
                     try:
                         cfg = build_run_config(scene_arg, sweep["presets"], layers, name, sigma, seed,
-                                               sweep["vary_encoding_seed"], m, w)
+                                               sweep["vary_encoding_seed"], m, w, scenes, automatic)
                         spec.config, spec.scene = cfg.to_dict(), cfg.scene.name
                     except UserError as exc:
                         spec.config_error = str(exc)
