@@ -80,9 +80,10 @@ def auto_sigma(scene: SceneData) -> tuple[float, float]:
 
 
 def pick_downscale(layers: list[tuple[str, dict]], cfg: RunConfig) -> Optional[dict]:
-    """The automatic image downscale, chosen before the scene is loaded: {"downscale", "size" (full
-    width, height), "max_side", "device"}; None when a layer sets scene.downscale or the size is unknown
-    (the built-in scene, a broken folder: load_scene says what is wrong)."""
+    """The automatic image downscale, chosen before the scene is loaded and set on `cfg.scene` (so it
+    loads at that size): {"downscale", "size" (full width, height), "max_side", "device"}; None when a
+    layer sets scene.downscale or the size is unknown (the built-in scene, a broken folder: load_scene
+    says what is wrong)."""
     from .data import full_size  # noqa: PLC0415
 
     if sets(layers, "scene", "downscale"):
@@ -92,7 +93,8 @@ def pick_downscale(layers: list[tuple[str, dict]], cfg: RunConfig) -> Optional[d
         return None
     device = device_name(resolve_device(cfg.train.device))
     cap = AUTO_MAX_SIDE[device]
-    return {"downscale": max(1, math.ceil(max(size) / cap)), "size": size, "max_side": cap, "device": device}
+    cfg.scene.downscale = max(1, math.ceil(max(size) / cap))
+    return {"downscale": cfg.scene.downscale, "size": size, "max_side": cap, "device": device}
 
 
 def resolution_note(picked: Optional[dict], scene: SceneData) -> str:

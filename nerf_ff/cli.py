@@ -90,9 +90,8 @@ def cmd_train(args) -> int:
             check_searchable(cfg)  # before loading the scene
         if args.out:
             _check_free(Path(args.out))
-        if not args.config:  # the image size for the device, chosen before the images are decoded
+        if not args.config:  # the image size for the device, set on cfg before the images are decoded
             resolution = autoconfig.pick_downscale(_layers(args, True)[0], cfg)
-            cfg.scene.downscale = resolution["downscale"] if resolution else cfg.scene.downscale
     t0 = time.perf_counter()
     scene = load_scene(cfg.scene)
     print(f"scene {scene.name}: {scene.kind}, {len(scene.train)} train / {len(scene.test)} test views, "
@@ -332,8 +331,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="builtin | a scenes/*.yaml name or path (lego, fox) | a dataset folder "
                         "(NeRF-synthetic, transforms.json, COLMAP sparse/0, LLFF poses_bounds.npy; photos or a video: nerf-ff process first)")
     t.add_argument("--out", help="run folder (default runs/SCENE/ENCODING[-sSIGMA], -sauto for --sigma auto)")
-    t.add_argument("--config", action="append", help="preset from configs/ (repeatable, later wins): "
-                   + ", ".join(available("configs")))
+    t.add_argument("--config", action="append", help="preset from configs/ (repeatable, later wins): " + ", ".join(
+        available("configs")) + "; without one, image size, model and batch are picked for the device and printed")
     t.add_argument("--data", help="dataset folder overriding the scene YAML's path")
     t.add_argument("--time-budget", dest="time_budget", type=float, metavar="SECONDS",
                    help="stop after this much training time; the learning-rate schedule follows time")

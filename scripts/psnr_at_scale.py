@@ -14,6 +14,7 @@ import torch
 from nerf_ff.config import RunConfig, load_yaml
 from nerf_ff.data import load_scene
 from nerf_ff.data.images import downscale_image, read_image
+from nerf_ff.evaluate import composite_gt
 from nerf_ff.metrics import psnr, ssim
 
 
@@ -25,9 +26,7 @@ def score(run: str, downscale: int) -> tuple[int, tuple[int, int], float, float]
     bg = torch.tensor(cfg.scene.background, dtype=torch.float32)
     ps, ss = [], []
     for i in range(len(scene.test)):
-        gt = scene.test.images[i].float() / 255
-        if gt.shape[-1] == 4:
-            gt = gt[..., :3] * gt[..., 3:] + bg * (1 - gt[..., 3:])
+        gt = composite_gt(scene.test.images[i], bg)
         pred = downscale_image(np.array(read_image(f"{run}/eval/{i:03d}.png"))[..., :3], downscale // cfg.scene.downscale)
         pred = torch.from_numpy(pred).float() / 255
         ps.append(float(psnr(pred, gt)))

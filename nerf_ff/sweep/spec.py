@@ -228,9 +228,7 @@ def automatic_base(scene_arg: str, layers: list[tuple[str, dict]], yaml_dir, sce
     from ..data import load_scene  # noqa: PLC0415
 
     cfg = compose(layers, yaml_dir).validate()
-    picked = pick_downscale(layers, cfg)
-    if picked is not None:
-        cfg.scene.downscale = picked["downscale"]
+    picked = pick_downscale(layers, cfg)  # sets cfg.scene.downscale
     key = (scene_arg, cfg.scene.downscale)
     if key not in scenes:
         scenes[key] = load_scene(cfg.scene, splits=("train", "test"))
