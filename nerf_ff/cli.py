@@ -12,7 +12,7 @@ from typing import Optional
 
 from . import __version__
 from .config import RunConfig, apply_overrides, available, compose, config_layers, dump_yaml, load_yaml
-from .errors import UserError
+from .errors import UserError, one_line
 
 # --------------------------------------------------------------------------- config assembly
 
@@ -40,7 +40,11 @@ def _layers(args, allow_auto_sigma: bool = False) -> tuple[list[tuple[str, dict]
 def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
     """The run config of a command line without automatic defaults (presets, sweeps, eval)."""
     layers, yaml_dir = _layers(args, allow_auto_sigma)
-    return compose(layers, yaml_dir).validate()
+    cfg = compose(layers, yaml_dir).validate()
+    if getattr(args, "sigma", None) is not None and cfg.model.encoding not in ("gaussian", "learned"):
+        raise UserError(f"--sigma scales gaussian and learned features; {cfg.model.encoding} has none: drop --sigma "
+                        "or add --encoding gaussian")
+    return cfg
 
 
 def with_auto_defaults(args, scene, allow_auto_sigma: bool = True, resolution: Optional[dict] = None
@@ -201,17 +205,12 @@ def cmd_demo(args) -> int:
     ns = argparse.Namespace(scene="builtin", data=None, config=["demo"], encoding=args.encoding, sigma=args.sigma,
                             steps=args.steps, time_budget=None, device=args.device, seed=None, set=args.set,
                             out=str(out), resume=False, no_eval=False, quiet=args.quiet)
+    from .demo import newcomer_outputs, summary_line  # noqa: PLC0415
+
     t0 = time.perf_counter()
     rc = cmd_train(ns)
-    metrics = json.loads((out / "metrics.json").read_text())
-    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s: {metrics['encoding']}"
-          f"{' sigma=' + format(metrics['sigma'], 'g') if metrics['sigma'] else ''} on the built-in scene, "
-          f"{metrics['n_views']} test views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, "
-          f"LPIPS {'%.3f' % metrics['lpips'] if metrics['lpips'] is not None else 'n/a (' + str(metrics['lpips_note']) + ')'}"
-          f"\nrendered test views: {out / 'eval'}   metrics: {out / 'metrics.json'}", file=sys.stderr)
+    print(summary_line(out, time.perf_counter() - t0), file=sys.stderr)
     if rc == 0:
-        from .demo import newcomer_outputs  # noqa: PLC0415
-
         shown = newcomer_outputs(out, progress=not args.quiet)
         print(f"look at: {shown['views']} (ground truth | prediction | depth)\n"
               f"         {shown['video']} (an orbit, rgb | depth)\n"
@@ -485,14 +484,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     try:
         return args.func(args)
-    except UserError as exc:
-        if args.debug or os.environ.get("NERF_FF_DEBUG"):
-            raise
-        print(f"nerf-ff: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("nerf-ff: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 (bad input and machine failures: one line; bugs keep their traceback)
+        message, code = one_line(exc)
+        if message is None or args.debug or os.environ.get("NERF_FF_DEBUG"):
+            raise
+        print(f"nerf-ff: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

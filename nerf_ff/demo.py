@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -52,6 +53,16 @@ def side_by_side(run_dir: Path, scene, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(out, grid(rows))
     return out
+
+
+def summary_line(run_dir: Path, seconds: float) -> str:
+    """What the demo run scored, from its metrics.json, and where its outputs are."""
+    m = json.loads((Path(run_dir) / "metrics.json").read_text())
+    lpips = f"{m['lpips']:.3f}" if m["lpips"] is not None else f"n/a ({m['lpips_note']})"
+    sigma = f" sigma={m['sigma']:g}" if m["sigma"] else ""
+    return (f"\ndemo finished in {seconds:.0f} s: {m['encoding']}{sigma} on the built-in scene, {m['n_views']} test "
+            f"views: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}, LPIPS {lpips}\n"
+            f"rendered test views: {Path(run_dir) / 'eval'}   metrics: {Path(run_dir) / 'metrics.json'}")
 
 
 def newcomer_outputs(run_dir, progress: bool = True) -> dict:

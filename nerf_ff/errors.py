@@ -1,10 +1,32 @@
-"""The one exception type a user should ever see.
+"""The one exception type a user should ever see, and the one line for failures of the machine.
 
 Library code raises `UserError("what is wrong; what to do")` for anything caused by input
-(files, configs, flags). The CLI prints it as a single line and exits with code 2; every other
-exception is a bug and keeps its traceback (shown with --debug).
+(files, configs, flags). The CLI prints it as a single line and exits with code 2. Failures of the
+machine rather than the input (a folder that cannot be written, a full disk, memory running out) are
+printed as one line too, with exit code 1 (`one_line`); every other exception is a bug and keeps its
+traceback (shown with --debug for all of them).
 """
+
+from __future__ import annotations
+
+from typing import Optional
 
 
 class UserError(Exception):
     """Bad input. The message is one line: what is wrong, then what to do about it."""
+
+
+def one_line(exc: BaseException) -> tuple[Optional[str], int]:
+    """(message, exit code) for an error the user can act on; (None, 1) for a bug (keep the traceback)."""
+    if isinstance(exc, UserError):
+        return str(exc), 2
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}; check the path, its permissions and the free disk space", 1
+    text = str(exc).strip()
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
+            "out of memory" in text.lower() or "can't allocate memory" in text)):
+        first = text.splitlines()[0][:160] if text else "MemoryError"
+        return (f"out of memory ({first}); use smaller images (--set scene.downscale=N), fewer samples a step "
+                "(--set train.target_samples=N) or smaller render chunks (--set eval.chunk=N)"), 1
+    return None, 1

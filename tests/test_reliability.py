@@ -16,7 +16,7 @@ from nerf_ff.checkpoint import load_checkpoint
 from nerf_ff.cli import main
 from nerf_ff.config import RunConfig
 from nerf_ff.data import load_scene
-from nerf_ff.errors import UserError
+from nerf_ff.errors import UserError, one_line
 from nerf_ff.trainer import Trainer
 
 
@@ -100,12 +100,25 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         ("train", "builtin", "--config", "no-such-preset"),
         ("eval", str(tmp_path)),
         ("train", "--resume", "--out", str(tmp_path / "empty")),
+        ("train", "builtin", "--encoding", "posenc", "--sigma", "4", "--out", str(tmp_path / "a")),  # no σ to set
     ]
     (tmp_path / "empty").mkdir()
     for argv in cases:
         code, err = _run_main(capsys, *argv)
         assert code == 2, argv
         assert len(err) == 1 and err[0].startswith("nerf-ff: error: "), (argv, err)
+
+
+def test_machine_failures_are_one_line(tmp_path, capsys):
+    """A run folder that cannot be created (its parent is a file; root-proof, unlike permissions) exits 1
+    with one line naming the path; memory running out says what to shrink; a bug keeps its traceback."""
+    (tmp_path / "afile").write_text("")
+    code, err = _run_main(capsys, "train", "builtin", "--steps", "2", "--out", str(tmp_path / "afile" / "run"))
+    assert code == 1 and len(err) >= 1 and err[-1].startswith("nerf-ff: error: ") and "afile" in err[-1], err
+    assert not any("Traceback" in line for line in err)
+    message, code = one_line(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"))
+    assert code == 1 and message.startswith("out of memory") and "scene.downscale" in message
+    assert one_line(ValueError("a bug"))[0] is None
 
 
 def test_run_folder_without_checkpoint_and_incompatible_checkpoint(tmp_path, capsys, tiny_run):
