@@ -41,7 +41,7 @@ def build_config(args, allow_auto_sigma: bool = False) -> RunConfig:
     """The run config of a command line without automatic defaults (presets, sweeps, eval)."""
     layers, yaml_dir = _layers(args, allow_auto_sigma)
     cfg = compose(layers, yaml_dir).validate()
-    if getattr(args, "sigma", None) is not None and cfg.model.encoding not in ("gaussian", "learned"):
+    if getattr(args, "sigma", None) not in (None, "auto") and cfg.model.encoding not in ("gaussian", "learned"):
         raise UserError(f"--sigma scales gaussian and learned features; {cfg.model.encoding} has none: drop --sigma "
                         "or add --encoding gaussian")
     return cfg
@@ -465,8 +465,8 @@ def make_parser() -> argparse.ArgumentParser:
                     "time windows (default: 100 for a video, every image of a folder)")
     pr.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
                     help="feature matching: auto = exhaustive for up to 100 photos, sequential for videos and more")
-    pr.add_argument("--camera-model", dest="camera_model", default="OPENCV", choices=["OPENCV", "PINHOLE"],
-                    help="shared camera model: OPENCV (focal, centre, k1 k2 p1 p2; default) or PINHOLE")
+    pr.add_argument("--camera-model", dest="camera_model", default="OPENCV", choices=["OPENCV", "PINHOLE", "OPENCV_FISHEYE"],
+                    help="shared camera model: OPENCV (focal, centre, k1 k2 p1 p2; default), PINHOLE, or OPENCV_FISHEYE")
     pr.add_argument("--sift-features", dest="sift_features", type=int, default=2048,
                     help="SIFT features per image (default 2048; more is slower to match, sometimes more robust)")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")

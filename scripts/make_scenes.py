@@ -6,6 +6,9 @@
         OUT/outdoor_colmap   the same views as a COLMAP text model with sparse points
         OUT/facing_llff      the outdoor scene from a forward-facing rig (96x72, 24 views) as LLFF poses_bounds.npy
         OUT/facing_colmap    the same views as a COLMAP text model
+        OUT/fisheye_ngp      the ring's poses through an OpenCV fisheye lens (96x72, ~165 degrees across) as
+                             nerfstudio transforms.json (camera_model OPENCV_FISHEYE)
+        OUT/fisheye_colmap   the same views as a COLMAP text model (an OPENCV_FISHEYE camera)
 """
 
 import sys
@@ -13,7 +16,7 @@ import time
 from pathlib import Path
 
 from nerf_ff.config import SceneConfig
-from nerf_ff.data.outdoor import facing_cameras, render_outdoor, ring_cameras, write_outdoor_scene
+from nerf_ff.data.outdoor import facing_cameras, fisheye_cameras, render_outdoor, ring_cameras, write_outdoor_scene
 from nerf_ff.data.procedural import make_builtin_scene, write_blender_folder
 
 
@@ -27,7 +30,10 @@ def main(out: str) -> None:
     images = render_outdoor(facing_cameras())
     for layout in ("llff", "colmap"):
         write_outdoor_scene(root / f"facing_{layout}", layout, 24, images=images, rig="facing")
-    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap "
+    images = render_outdoor(fisheye_cameras())
+    for layout in ("ngp", "colmap"):
+        write_outdoor_scene(root / f"fisheye_{layout}", layout, images=images, rig="fisheye")
+    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap, fisheye_ngp, fisheye_colmap "
           f"in {time.perf_counter() - t0:.1f} s")
 
 

@@ -8,7 +8,7 @@ OUT=${1:-/tmp/nerf_ff_bars}
 NERF_FF=${NERF_FF:-.venv/bin/nerf-ff}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
-[ -d "$OUT/scenes/facing_colmap" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
+[ -d "$OUT/scenes/fisheye_colmap" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
 run() {  # name, then the train arguments
   local name=$1; shift
   if [ -f "$OUT/$name/metrics.json" ]; then echo "$name: done already"; return; fi
@@ -26,5 +26,7 @@ for name in ${BARS:-fox object outdoor_ngp outdoor_colmap facing_llff facing_col
     facing_llff) run facing_llff "$OUT/scenes/facing_llff" --time-budget 300 ;;
     facing_colmap) run facing_colmap "$OUT/scenes/facing_colmap" --time-budget 300 ;;
     lego) run lego lego --set scene.downscale=4 --time-budget 600 ;;
+    fisheye_ngp) run fisheye_ngp "$OUT/scenes/fisheye_ngp" --time-budget 300 ;;
+    fisheye_colmap) run fisheye_colmap "$OUT/scenes/fisheye_colmap" --time-budget 300 ;;
   esac
 done

@@ -1,4 +1,5 @@
-"""Camera conventions: OpenGL c2w, pixel centres at +0.5, OpenCV distortion, intrinsics scaling.
+"""Camera conventions: OpenGL c2w, pixel centres at +0.5, OpenCV distortion (perspective and fisheye),
+intrinsics scaling.
 
 Expected pixels are computed by hand from the pinhole model, not by the code under test.
 """
@@ -7,7 +8,7 @@ import math
 
 import torch
 
-from nerf_ff.data.cameras import Cameras, distort, image_rays, look_at, pixel_rays, project, undistort
+from nerf_ff.data.cameras import Cameras, distort, image_rays, lens, look_at, pixel_rays, project, undistort
 
 
 def blender_camera(width=100, height=100, fx=80.0) -> Cameras:
@@ -120,3 +121,60 @@ def test_distorted_project_then_pixel_rays_round_trip():
     pinhole = Cameras(cams.c2w, cams.fx, cams.fy, cams.cx, cams.cy, cams.width, cams.height)
     o2, d2 = pixel_rays(pinhole, idx, uv[inside, 0] - 0.5, uv[inside, 1] - 0.5)
     assert ray_point_distance(o2, d2, points[inside]).max().item() > 1e-3
+
+
+def _lens_camera(row, width=120, height=90, f=40.0, n=1) -> Cameras:
+    c2w = look_at(torch.tensor([0.3, -0.2, 4.0]), torch.zeros(3), torch.tensor([0.0, 1.0, 0.0]))
+    full = lambda v: torch.full((n,), float(v))  # noqa: E731
+    return Cameras(c2w[None].expand(n, 3, 4).clone(), full(f), full(f * 1.02), full(width / 2 + 1.5), full(height / 2 - 2),
+                   width, height, torch.tensor([row] * n))
+
+
+def _pixels_round_trip(cams: Cameras, idx: torch.Tensor) -> float:
+    """Largest pixel error of pixel → ray → a point on it → project, over a grid of pixels of each camera."""
+    j, i = torch.meshgrid(torch.arange(0, cams.height, 3.0), torch.arange(0, cams.width, 3.0), indexing="ij")
+    worst = 0.0
+    for c in idx.tolist():
+        k = torch.full((i.numel(),), c, dtype=torch.long)
+        o, d = pixel_rays(cams, k, i.reshape(-1), j.reshape(-1))
+        depth = 0.5 + torch.rand(i.numel(), generator=torch.Generator().manual_seed(c)) * 3
+        uv, _ = project(cams, c, o + d * depth[:, None])
+        expected = torch.stack([i.reshape(-1), j.reshape(-1)], -1) + 0.5
+        worst = max(worst, float((uv - expected).norm(dim=-1).max()))
+    return worst
+
+
+def test_perspective_k3_k4_round_trip():
+    cams = _lens_camera(lens(-0.08, 0.02, 0.001, -0.0005, k3=-0.004, k4=0.0008), f=70.0)
+    assert _pixels_round_trip(cams, torch.tensor([0])) < 1e-2
+    # k3 and k4 matter: dropping them moves the edge pixels' rays
+    without = _lens_camera(lens(-0.08, 0.02, 0.001, -0.0005), f=70.0)
+    idx = torch.zeros(1, dtype=torch.long)
+    d1 = pixel_rays(cams, idx, torch.tensor([0.0]), torch.tensor([0.0]))[1]
+    d2 = pixel_rays(without, idx, torch.tensor([0.0]), torch.tensor([0.0]))[1]
+    assert float(torch.linalg.cross(d1, d2).norm()) > 1e-3
+
+
+def test_fisheye_round_trip_and_angles_beyond_90_degrees():
+    row = lens(0.03, -0.01, k3=0.002, k4=-0.0005, fisheye=True)
+    cams = _lens_camera(row, f=40.0)  # the corners are ~110 degrees from the axis (the lens maps up to ~120)
+    assert _pixels_round_trip(cams, torch.tensor([0])) < 1e-2
+    # The equidistant model by hand: the ray through (cx + f * theta_d, cy) leaves the axis at theta.
+    theta = 1.8  # 103 degrees
+    t2 = theta**2
+    theta_d = theta * (1 + t2 * (0.03 + t2 * (-0.01 + t2 * (0.002 - 0.0005 * t2))))
+    u = float(cams.cx[0]) + float(cams.fx[0]) * theta_d - 0.5
+    o, d = pixel_rays(cams, torch.zeros(1, dtype=torch.long), torch.tensor([u]), torch.tensor([float(cams.cy[0]) - 0.5]))
+    axis = -cams.c2w[0, :, 2]
+    assert abs(math.acos(float((d[0] * axis).sum())) - theta) < 1e-4
+
+
+def test_mixed_lenses_and_four_coefficient_rows():
+    persp = _lens_camera(lens(-0.05, 0.01), f=70.0)
+    fish = _lens_camera(lens(0.02, fisheye=True), f=40.0)
+    both = Cameras.cat([persp, fish, _lens_camera([0.0] * 7, f=70.0)])
+    assert both.lens_kinds == {0, 1}
+    assert _pixels_round_trip(both, torch.tensor([0, 1, 2])) < 1e-2
+    legacy = Cameras(persp.c2w, persp.fx, persp.fy, persp.cx, persp.cy, 120, 90, torch.tensor([[-0.05, 0.01, 0.0, 0.0]]))
+    assert legacy.distortion.shape == (1, 7)  # (k1, k2, p1, p2) rows are padded: perspective, k3 = k4 = 0
+    torch.testing.assert_close(image_rays(legacy, 0)[1], image_rays(persp, 0)[1])

@@ -299,13 +299,17 @@ def test_model_folder_choice_and_detection(tmp_path):
 def test_bad_models_fail_cleanly(tmp_path):
     model = small_model()
     # unsupported lens models, binary and text
-    bad = SparseModel({1: ColmapCamera(1, "OPENCV_FISHEYE", W, H, np.zeros(8))}, model.images, model.points)
     for i in model.images.values():
         i.camera_id = 1
-    for binary in (True, False):
-        root = write_scene(tmp_path / f"fisheye{binary}", bad, binary=binary)
-        with pytest.raises(UserError, match="OPENCV_FISHEYE.*not supported.*undistort"):
-            load_scene(SceneConfig(name="c", path=str(root)))
+    f = [float(W), float(W), W / 2, H / 2]
+    for name, params, message in [("FOV", np.array(f + [0.9]), "FOV.*not supported.*undistort"),
+                                  ("FULL_OPENCV", np.array(f + [0.1, 0, 0, 0, 0, 0.2, 0, 0]), "rational.*undistort"),
+                                  ("OPENCV_FISHEYE", np.zeros(8), "focal length")]:
+        bad = SparseModel({1: ColmapCamera(1, name, W, H, params)}, model.images, model.points)
+        for binary in (True, False):
+            root = write_scene(tmp_path / f"{name}{binary}", bad, binary=binary)
+            with pytest.raises(UserError, match=message):
+                load_scene(SceneConfig(name="c", path=str(root)))
     root = tmp_path / "unknown"
     write_model(model, root / "sparse" / "0", True, model_ids={"OPENCV": 99, "SIMPLE_RADIAL": 2})
     with pytest.raises(UserError, match="unknown model id 99"):

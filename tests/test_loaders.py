@@ -181,7 +181,7 @@ def test_ngp_loads_intrinsics_distortion_and_box(tmp_path):
     cams = scene.train.cameras
     assert cams.fx.tolist() == pytest.approx([7.0] * len(cams)) and cams.fy[0].item() == pytest.approx(6.5)
     assert cams.cx[0].item() == pytest.approx(4.2) and cams.cy[0].item() == pytest.approx(2.9)
-    torch.testing.assert_close(cams.distortion[0], torch.tensor([0.05, -0.01, 0.001, -0.002]))
+    torch.testing.assert_close(cams.distortion[0], torch.tensor([0.05, -0.01, 0.001, -0.002, 0, 0, 0]))
     # Pixels in the sorted order, RGB uint8 as written.
     i = scene.train.names.index("images/0003.png")
     assert np.array_equal(scene.train.images[i].numpy(), image_for(103, 3))
@@ -237,7 +237,7 @@ def test_ngp_intrinsics_fallbacks_and_per_frame_values(tmp_path):
     assert cams.fx.tolist() == pytest.approx([7.0, 9.0])
     assert cams.fy.tolist() == pytest.approx([7.0, 9.0])  # fl_y defaults to fl_x
     assert cams.cx.tolist() == pytest.approx([W / 2] * 2) and cams.cy.tolist() == pytest.approx([H / 2] * 2)
-    torch.testing.assert_close(cams.distortion, torch.tensor([[0.0] * 4, [0.1, 0, 0, 0]]))
+    torch.testing.assert_close(cams.distortion, torch.tensor([[0.0] * 7, [0.1, 0, 0, 0, 0, 0, 0]]))
     assert scene.train.cameras.distortion is None  # no coefficients at all: ideal pinholes
 
     root2 = write_ngp(tmp_path / "angles", n=3, top={"fl_x": None, "fl_y": None, "camera_angle_x": 1.0,
@@ -259,7 +259,7 @@ def test_ngp_downscale_scales_intrinsics_and_area_averages(tmp_path):
     assert (cams.width, cams.height) == (4, 3)
     assert cams.fx[0].item() == pytest.approx(3.5) and cams.fy[0].item() == pytest.approx(3.25)
     assert cams.cx[0].item() == pytest.approx(2.1) and cams.cy[0].item() == pytest.approx(1.45)
-    torch.testing.assert_close(cams.distortion[0], torch.tensor([0.05, -0.01, 0.001, -0.002]))
+    torch.testing.assert_close(cams.distortion[0], torch.tensor([0.05, -0.01, 0.001, -0.002, 0, 0, 0]))
 
 
 # --- format detection and paths -------------------------------------------------------------------
@@ -358,11 +358,14 @@ def test_errors_transforms_files(tmp_path):
     root = write_ngp(tmp_path / "wh", top={"w": 100.0})
     raises_user_error(lambda: load(root), "w x h", "100")
 
-    root = write_ngp(tmp_path / "fisheye", top={"camera_model": "OPENCV_FISHEYE"})
-    raises_user_error(lambda: load(root), "OPENCV_FISHEYE", "undistort")
+    root = write_ngp(tmp_path / "equirect", top={"camera_model": "EQUIRECTANGULAR"})
+    raises_user_error(lambda: load(root), "EQUIRECTANGULAR", "undistort")
 
-    root = write_ngp(tmp_path / "k3", frame_extra={4: {"k3": 0.01}})
-    raises_user_error(lambda: load(root), "transforms.json frame", "k3", "undistort")
+    root = write_ngp(tmp_path / "fisheye", top={"camera_model": "OPENCV_FISHEYE"})  # with the fixture's p1 p2
+    raises_user_error(lambda: load(root), "fisheye", "p1/p2")
+
+    root = write_ngp(tmp_path / "k5", frame_extra={4: {"k5": 0.01}})
+    raises_user_error(lambda: load(root), "transforms.json frame", "k5", "undistort")
 
 
 def bad_pose(kind: str) -> list:
@@ -461,3 +464,30 @@ def test_real_full_sizes_pick_the_cpu_resolution():
         assert full_size(SceneConfig(name="s", path=str(path))) == size
         cfg = RunConfig.from_dict({"scene": {"name": "s", "path": str(path)}, "train": {"device": "cpu"}})
         assert pick_downscale([], cfg)["downscale"] == cpu
+
+
+def test_fisheye_capture_loads_in_both_layouts(tmp_path):
+    """The generated ring seen through an OpenCV fisheye (~165 degrees across), written as nerfstudio
+    transforms.json (camera_model OPENCV_FISHEYE, k1..k4) and as a COLMAP OPENCV_FISHEYE model: both load
+    the generator's own rays, so every pixel's colour is explained by the ray it is trained on."""
+    from nerf_ff.data.cameras import image_rays
+    from nerf_ff.data.outdoor import fisheye_cameras, render_outdoor, write_outdoor_scene
+
+    n, w, h = 8, 32, 24
+    truth = fisheye_cameras(n, w, h)
+    images = render_outdoor(truth, supersample=1)
+    for layout in ("ngp", "colmap"):
+        root = write_outdoor_scene(tmp_path / layout, layout, n, w, h, images=images, rig="fisheye")
+        scene = load_scene(SceneConfig(name=layout, path=str(root), test_every=4))
+        cams = scene.train.cameras
+        assert cams.lens_kinds == {1} and scene.meta["distortion"]
+        for k, name in enumerate(scene.train.names):
+            i = int(Path(name).stem.split("_")[-1])
+            o, d = image_rays(cams, k)
+            o_true, d_true = image_rays(truth, i)
+            assert float((d - d_true).norm(dim=-1).max()) < 1e-4, (layout, name)
+            assert float((o - o_true).norm(dim=-1).max()) < 1e-4
+            assert torch.equal(scene.train.images[k][..., :3], images[i])
+        axis = -cams.c2w[0, :, 2]
+        widest = math.degrees(float(torch.acos((image_rays(cams, 0)[1] @ axis).clamp(-1, 1)).max()))
+        assert widest > 95  # rays beyond 90 degrees from the axis: no pinhole could hold them

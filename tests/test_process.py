@@ -280,6 +280,37 @@ def test_video_frames_selected_by_sharpness_and_registered(tmp_path):
     assert len(scene.train) + len(scene.test) == report["registered"]
 
 
+@needs_pycolmap
+def test_fisheye_photos_register_with_the_fisheye_model(tmp_path):
+    """Photos through an OpenCV fisheye (~150 degrees across): `--camera-model OPENCV_FISHEYE` registers
+    them, recovers the poses and the lens, and writes a transforms.json whose rays are the photos' rays."""
+    from PIL import Image
+
+    from nerf_ff.data.cameras import lens
+
+    n, f = 24, 0.5 * W / 1.25  # the left / right edges 1.25 rad (72 degrees) from the axis before distortion
+    pin = orbit_cameras(n)
+    cams = Cameras(pin.c2w, pin.fx * 0 + f, pin.fy * 0 + f, pin.cx, pin.cy, W, H,
+                   torch.tensor([lens(0.04, -0.01, fisheye=True)] * n))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    truth = {}
+    for i in range(n):
+        o, d = image_rays(cams, i)
+        img = (trace(o.double().numpy(), d.double().numpy()) * 255 + 0.5).astype(np.uint8).reshape(H, W, 3)
+        Image.fromarray(img).save(photos / f"view_{i:03d}.png")
+        truth[f"images/view_{i:03d}.png"] = cams.c2w[i].double().numpy()
+    out = tmp_path / "scene"
+    report = process(photos, out, camera_model="OPENCV_FISHEYE", progress=False)
+    assert report["registered"] >= 22 and report["mean_reprojection_error"] < 1.0
+    doc = json.loads((out / "transforms.json").read_text())
+    assert doc["camera_model"] == "OPENCV_FISHEYE" and "p1" not in doc
+    check_poses(doc, truth)
+    assert abs(doc["fl_x"] / f - 1) < 0.03 and abs(doc["k1"] - 0.04) < 0.02
+    scene = load_scene(SceneConfig(name="fish", path=str(out)))
+    assert scene.train.cameras.lens_kinds == {1}
+
+
 # --------------------------------------------------------------------------- bad input
 
 def _no_trace(out: Path) -> None:

@@ -1,15 +1,19 @@
-"""Pinhole cameras with OpenCV radial-tangential distortion, and the rays through their pixels.
+"""Pinhole and fisheye cameras with OpenCV lens distortion, and the rays through their pixels.
 
 Conventions (DESIGN.md, written once here):
 - `c2w` is camera-to-world, OpenGL / Blender axes: x right, y up, the camera looks down -z.
 - Pixel (col i, row j) has its centre at (i + 0.5, j + 0.5); row 0 is the top of the image.
 - Intrinsics fx, fy, cx, cy are in pixels of the stored (possibly downscaled) image.
-- Distortion (k1, k2, p1, p2) follows OpenCV on normalised image coordinates (x = X/Z, y = Y/Z in
-  the OpenCV camera frame, y down):
-      r2 = x^2 + y^2,  s = 1 + k1 r2 + k2 r2^2
-      xd = x s + 2 p1 x y + p2 (r2 + 2 x^2)
-      yd = y s + p1 (r2 + 2 y^2) + 2 p2 x y
-  Rays are undistorted: the pixel is mapped back through the inverse of this model (Newton).
+- Lens distortion, per camera `distortion` [N, 7] = (k1, k2, p1, p2, k3, k4, fisheye), acts on
+  normalised image coordinates in the OpenCV camera frame (X right, Y down, Z forward):
+  * fisheye = 0, perspective (OpenCV radial-tangential; k3, k4 as nerfstudio: a polynomial in r2):
+        x = X/Z, y = Y/Z,  r2 = x^2 + y^2,  s = 1 + k1 r2 + k2 r2^2 + k3 r2^3 + k4 r2^4
+        xd = x s + 2 p1 x y + p2 (r2 + 2 x^2)
+        yd = y s + p1 (r2 + 2 y^2) + 2 p2 x y
+  * fisheye = 1, equidistant (OpenCV fisheye, COLMAP OPENCV_FISHEYE / RADIAL_FISHEYE; p1 = p2 = 0):
+        theta = angle from the optical axis,  theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)
+        (xd, yd) = theta_d (X, Y) / |(X, Y)|        (rays beyond 90 degrees from the axis are fine)
+  Rays are undistorted: the pixel is mapped back through the inverse of the model (Newton).
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+
+LENS_PARAMS = 7
+"""Columns of Cameras.distortion: k1, k2, p1, p2, k3, k4, fisheye (0 perspective, 1 equidistant fisheye)."""
+
+
+def lens(k1: float = 0.0, k2: float = 0.0, p1: float = 0.0, p2: float = 0.0, k3: float = 0.0, k4: float = 0.0,
+         fisheye: bool = False) -> list[float]:
+    """One camera's row of Cameras.distortion."""
+    return [k1, k2, p1, p2, k3, k4, 1.0 if fisheye else 0.0]
 
 
 @dataclass
@@ -30,7 +43,15 @@ class Cameras:
     cy: Tensor  # [N]
     width: int
     height: int
-    distortion: Optional[Tensor] = None  # [N, 4] (k1, k2, p1, p2) or None for ideal pinholes
+    distortion: Optional[Tensor] = None  # [N, 7] (k1, k2, p1, p2, k3, k4, fisheye) or None: ideal pinholes
+
+    def __post_init__(self):
+        if self.distortion is not None and self.distortion.shape[-1] < LENS_PARAMS:  # (k1, k2, p1, p2): pad
+            d = self.distortion
+            self.distortion = torch.cat([d, d.new_zeros(d.shape[0], LENS_PARAMS - d.shape[-1])], -1)
+        # Which lens models occur, decided once here (not on every batch of rays: no device sync there).
+        kinds = set() if self.distortion is None else set(self.distortion[:, 6].cpu().round().tolist())
+        self.lens_kinds = frozenset(int(k) for k in kinds)
 
     def __len__(self) -> int:
         return self.c2w.shape[0]
@@ -61,7 +82,8 @@ class Cameras:
         """One set of cameras of the same image size (missing distortion becomes zeros)."""
         dist = None
         if any(c.distortion is not None for c in cams):
-            dist = torch.cat([c.distortion if c.distortion is not None else torch.zeros(len(c), 4) for c in cams])
+            dist = torch.cat([c.distortion if c.distortion is not None else torch.zeros(len(c), LENS_PARAMS)
+                              for c in cams])
         f = lambda name: torch.cat([getattr(c, name) for c in cams])  # noqa: E731
         return Cameras(f("c2w"), f("fx"), f("fy"), f("cx"), f("cy"), cams[0].width, cams[0].height, dist)
 
@@ -74,11 +96,18 @@ class Cameras:
         return Cameras(c2w[:, :3, :4].float(), full(f), full(f), full(width / 2), full(height / 2), width, height)
 
 
+def _radial_tangential(dist: Tensor) -> tuple[Tensor, ...]:
+    """k1, k2, p1, p2, k3, k4 of lens rows [..., 7] (or [..., 4]: k3 = k4 = 0)."""
+    if dist.shape[-1] < 6:
+        dist = torch.cat([dist, dist.new_zeros(*dist.shape[:-1], 6 - dist.shape[-1])], -1)
+    return dist[..., :6].unbind(-1)
+
+
 def distort(x: Tensor, y: Tensor, dist: Tensor) -> tuple[Tensor, Tensor]:
-    """Apply OpenCV radial-tangential distortion to normalised coordinates. dist: [..., 4]."""
-    k1, k2, p1, p2 = dist.unbind(-1)
+    """Perspective model: normalised coordinates x = X/Z, y = Y/Z → distorted ones. dist: [..., 7]."""
+    k1, k2, p1, p2, k3, k4 = _radial_tangential(dist)
     r2 = x * x + y * y
-    s = 1 + k1 * r2 + k2 * r2 * r2
+    s = 1 + r2 * (k1 + r2 * (k2 + r2 * (k3 + r2 * k4)))
     xd = x * s + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
     yd = y * s + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
     return xd, yd
@@ -86,12 +115,12 @@ def distort(x: Tensor, y: Tensor, dist: Tensor) -> tuple[Tensor, Tensor]:
 
 def undistort(xd: Tensor, yd: Tensor, dist: Tensor, iters: int = 10) -> tuple[Tensor, Tensor]:
     """Invert `distort` by Newton's method (converges in a few steps for photographic lenses)."""
-    k1, k2, p1, p2 = dist.unbind(-1)
+    k1, k2, p1, p2, k3, k4 = _radial_tangential(dist)
     x, y = xd.clone(), yd.clone()
     for _ in range(iters):
         r2 = x * x + y * y
-        s = 1 + k1 * r2 + k2 * r2 * r2
-        ds = 2 * k1 + 4 * k2 * r2  # d s / d r2
+        s = 1 + r2 * (k1 + r2 * (k2 + r2 * (k3 + r2 * k4)))
+        ds = 2 * (k1 + r2 * (2 * k2 + r2 * (3 * k3 + r2 * 4 * k4)))  # d s / d r2, times d r2 / dx over x (2)
         fx_ = x * s + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) - xd
         fy_ = y * s + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y - yd
         # Jacobian of the distortion map.
@@ -106,6 +135,49 @@ def undistort(xd: Tensor, yd: Tensor, dist: Tensor, iters: int = 10) -> tuple[Te
     return x, y
 
 
+def _theta_d(theta: Tensor, dist: Tensor) -> tuple[Tensor, Tensor]:
+    """Equidistant fisheye: distorted radius theta_d(theta) and its derivative."""
+    k1, k2, k3, k4 = dist[..., 0], dist[..., 1], dist[..., 4], dist[..., 5]
+    t2 = theta * theta
+    poly = 1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))
+    dpoly = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
+    return theta * poly, dpoly
+
+
+def lens_project(X: Tensor, Y: Tensor, Z: Tensor, dist: Tensor) -> tuple[Tensor, Tensor]:
+    """Camera-frame points (OpenCV axes) → distorted normalised coordinates, per each row's lens model."""
+    x, y = distort(X / Z, Y / Z, dist)
+    fish = dist[..., 6] > 0.5
+    if not bool(fish.any()):
+        return x, y
+    r = torch.sqrt(X * X + Y * Y)
+    theta_d, _ = _theta_d(torch.atan2(r, Z), dist)
+    scale = torch.where(r > 1e-12, theta_d / r.clamp_min(1e-12), 1 / Z)  # on the axis: the pinhole limit
+    return torch.where(fish, X * scale, x), torch.where(fish, Y * scale, y)
+
+
+def lens_unproject(xd: Tensor, yd: Tensor, dist: Tensor, kinds: frozenset) -> tuple[Tensor, Tensor, Tensor]:
+    """Distorted normalised coordinates → ray directions (X, Y, Z) in the OpenCV camera frame (not unit).
+    `kinds`: the lens models present (Cameras.lens_kinds), so a batch computes only the ones it needs."""
+    X = Y = Z = None
+    if 0 in kinds:
+        X, Y = undistort(xd, yd, dist)
+        Z = torch.ones_like(X)
+    if 1 in kinds:
+        theta_d = torch.sqrt(xd * xd + yd * yd)
+        theta = theta_d.clone()
+        for _ in range(10):  # Newton on theta_d(theta) = theta_d, monotone for real lenses
+            f, df = _theta_d(theta, dist)
+            theta = (theta - (f - theta_d) / torch.where(df.abs() < 1e-12, torch.full_like(df, 1e-12), df)).clamp(0, 3.1)
+        scale = torch.where(theta_d > 1e-12, torch.sin(theta) / theta_d.clamp_min(1e-12), torch.ones_like(theta))
+        fX, fY, fZ = xd * scale, yd * scale, torch.where(theta_d > 1e-12, torch.cos(theta), torch.ones_like(theta))
+        if X is None:
+            return fX, fY, fZ
+        fish = dist[..., 6] > 0.5
+        X, Y, Z = torch.where(fish, fX, X), torch.where(fish, fY, Y), torch.where(fish, fZ, Z)
+    return X, Y, Z
+
+
 def pixel_rays(cams: Cameras, cam_idx: Tensor, px: Tensor, py: Tensor) -> tuple[Tensor, Tensor]:
     """Rays through pixel centres.
 
@@ -116,9 +188,10 @@ def pixel_rays(cams: Cameras, cam_idx: Tensor, px: Tensor, py: Tensor) -> tuple[
     v = py.to(cams.fx.dtype) + 0.5
     x = (u - cams.cx[cam_idx]) / cams.fx[cam_idx]  # OpenCV normalised coords, y down
     y = (v - cams.cy[cam_idx]) / cams.fy[cam_idx]
+    z = torch.ones_like(x)
     if cams.distortion is not None:
-        x, y = undistort(x, y, cams.distortion[cam_idx])
-    dirs_cam = torch.stack([x, -y, -torch.ones_like(x)], dim=-1)  # OpenGL camera frame, [R, 3]
+        x, y, z = lens_unproject(x, y, cams.distortion[cam_idx], cams.lens_kinds)
+    dirs_cam = torch.stack([x, -y, -z], dim=-1)  # OpenGL camera frame, [R, 3]
     c2w = cams.c2w[cam_idx]  # [R, 3, 4]
     rays_d = torch.einsum("rij,rj->ri", c2w[:, :3, :3], dirs_cam)
     rays_d = rays_d / rays_d.norm(dim=-1, keepdim=True)
@@ -143,7 +216,8 @@ def project(cams: Cameras, index: int, points: Tensor) -> tuple[Tensor, Tensor]:
     z = -p_cam[:, 2]
     x, y = p_cam[:, 0] / z, -p_cam[:, 1] / z  # OpenCV normalised, y down
     if cams.distortion is not None:
-        x, y = distort(x, y, cams.distortion[index].expand(x.shape[0], 4))
+        d = cams.distortion[index].expand(x.shape[0], LENS_PARAMS)
+        x, y = lens_project(p_cam[:, 0], -p_cam[:, 1], z, d)
     return torch.stack([x * cams.fx[index] + cams.cx[index], y * cams.fy[index] + cams.cy[index]], -1), z
 
 

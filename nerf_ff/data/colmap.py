@@ -14,9 +14,11 @@ Conventions. An image's (q, t) maps world to camera, x_cam = R(q) x_world + t, i
 axes (x right, y down, z forward); the centre is -R^T t. Our c2w (OpenGL axes) is R^T with its y
 and z columns negated, and that centre. COLMAP puts pixel centres at +0.5, as we do, so cx, cy are
 used as stored. Lens models: SIMPLE_PINHOLE (f cx cy), PINHOLE (fx fy cx cy), SIMPLE_RADIAL
-(f cx cy k), RADIAL (f cx cy k1 k2), OPENCV (fx fy cx cy k1 k2 p1 p2) — all the OpenCV
-radial-tangential model of cameras.py with some coefficients zero. Other models (fisheye,
-FULL_OPENCV, ...) are rejected: their extra coefficients would otherwise be silently dropped.
+(f cx cy k), RADIAL (f cx cy k1 k2), OPENCV (fx fy cx cy k1 k2 p1 p2), FULL_OPENCV with k4 = k5 = k6 = 0
+(… k3: its rational terms are not modelled) — the OpenCV radial-tangential model of cameras.py with some
+coefficients zero; and the fisheyes OPENCV_FISHEYE (fx fy cx cy k1 k2 k3 k4), SIMPLE_RADIAL_FISHEYE
+(f cx cy k), RADIAL_FISHEYE (f cx cy k1 k2): cameras.py's equidistant model. Other models (FOV, thin
+prism, ...) are rejected: their coefficients would otherwise be silently dropped.
 
 Scene box: for an unbounded scene (opaque photos, the usual case) the region of interest of the
 cameras (`bounds.roi_from_cameras`, the same rule as for transforms.json, so the two layouts of one
@@ -42,7 +44,7 @@ import torch
 from ..config import SceneConfig
 from ..errors import UserError
 from .bounds import cascade_levels, scene_bounds
-from .cameras import Cameras
+from .cameras import Cameras, lens
 from .images import load_scaled
 from .scene import SceneData, Split, every_nth_split
 
@@ -51,7 +53,8 @@ MODELS = {0: ("SIMPLE_PINHOLE", 3), 1: ("PINHOLE", 4), 2: ("SIMPLE_RADIAL", 4), 
           5: ("OPENCV_FISHEYE", 8), 6: ("FULL_OPENCV", 12), 7: ("FOV", 5), 8: ("SIMPLE_RADIAL_FISHEYE", 4),
           9: ("RADIAL_FISHEYE", 5), 10: ("THIN_PRISM_FISHEYE", 12), 11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16)}
 MODEL_IDS = {name: i for i, (name, _) in MODELS.items()}
-SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
+SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV", "FULL_OPENCV", "OPENCV_FISHEYE",
+                    "SIMPLE_RADIAL_FISHEYE", "RADIAL_FISHEYE")
 
 
 @dataclass
@@ -311,21 +314,31 @@ def c2w_opengl(img: ColmapImage) -> np.ndarray:
 
 
 def camera_intrinsics(cam: ColmapCamera, where: str = "") -> np.ndarray:
-    """fx, fy, cx, cy, k1, k2, p1, p2 [8] of a supported COLMAP camera (pixels of its width x height)."""
-    p = cam.params
-    if cam.model == "SIMPLE_PINHOLE":
-        return np.array([p[0], p[0], p[1], p[2], 0, 0, 0, 0])
-    if cam.model == "PINHOLE":
-        return np.array([p[0], p[1], p[2], p[3], 0, 0, 0, 0])
-    if cam.model == "SIMPLE_RADIAL":
-        return np.array([p[0], p[0], p[1], p[2], p[3], 0, 0, 0])
-    if cam.model == "RADIAL":
-        return np.array([p[0], p[0], p[1], p[2], p[3], p[4], 0, 0])
-    if cam.model == "OPENCV":
-        return np.array(p[:8], dtype=np.float64)
-    raise UserError(f"{where or 'COLMAP model'}: camera {cam.camera_id} uses the {cam.model} model, which is not "
-                    f"supported (only {', '.join(SUPPORTED_MODELS)}); undistort the images with COLMAP "
-                    "image_undistorter or re-run the mapper with the OPENCV model")
+    """fx, fy, cx, cy and the lens row of cameras.py (k1, k2, p1, p2, k3, k4, fisheye) [11] of a supported
+    COLMAP camera (pixels of its width x height)."""
+    p, m = list(cam.params), cam.model
+    if m == "FULL_OPENCV" and any(p[9:12]):
+        raise UserError(f"{where or 'COLMAP model'}: camera {cam.camera_id} is FULL_OPENCV with rational coefficients "
+                        f"k4 k5 k6 = {p[9:12]}, which are not modelled; undistort the images with COLMAP "
+                        "image_undistorter or re-run the mapper with the OPENCV model")
+    rows = {"SIMPLE_PINHOLE": lambda: [p[0], p[0], p[1], p[2], *lens()],
+            "PINHOLE": lambda: [*p[:4], *lens()],
+            "SIMPLE_RADIAL": lambda: [p[0], p[0], p[1], p[2], *lens(p[3])],
+            "RADIAL": lambda: [p[0], p[0], p[1], p[2], *lens(p[3], p[4])],
+            "OPENCV": lambda: [*p[:4], *lens(*p[4:8])],
+            "FULL_OPENCV": lambda: [*p[:4], *lens(*p[4:9])],
+            "OPENCV_FISHEYE": lambda: [*p[:4], *lens(p[4], p[5], 0, 0, p[6], p[7], fisheye=True)],
+            "SIMPLE_RADIAL_FISHEYE": lambda: [p[0], p[0], p[1], p[2], *lens(p[3], fisheye=True)],
+            "RADIAL_FISHEYE": lambda: [p[0], p[0], p[1], p[2], *lens(p[3], p[4], fisheye=True)]}
+    if m not in rows:
+        raise UserError(f"{where or 'COLMAP model'}: camera {cam.camera_id} uses the {m} model, which is not "
+                        f"supported (only {', '.join(SUPPORTED_MODELS)}); undistort the images with COLMAP "
+                        "image_undistorter or re-run the mapper with the OPENCV model")
+    row = np.array(rows[m](), dtype=np.float64)
+    if not (np.all(np.isfinite(row)) and row[0] > 0 and row[1] > 0):
+        raise UserError(f"{where or 'COLMAP model'}: camera {cam.camera_id} has focal length {row[:2].tolist()} "
+                        "(or non-finite parameters); re-run the mapper")
+    return row
 
 
 def to_cameras(model: SparseModel, images: Sequence[ColmapImage]) -> Cameras:
@@ -337,7 +350,7 @@ def to_cameras(model: SparseModel, images: Sequence[ColmapImage]) -> Cameras:
         raise UserError(f"{where}: images come from cameras of different sizes {sorted(sizes)}; "
                         "resize the images to one size and re-run the mapper")
     (w, h), = sizes
-    intr = np.stack([camera_intrinsics(model.cameras[i.camera_id], where) for i in images])  # [N, 8]
+    intr = np.stack([camera_intrinsics(model.cameras[i.camera_id], where) for i in images])  # [N, 4 + 7]
     c2w = torch.from_numpy(np.stack([c2w_opengl(i) for i in images])).float()  # [N, 3, 4]
     t = lambda col: torch.from_numpy(intr[:, col]).float()  # noqa: E731
     dist = torch.from_numpy(intr[:, 4:]).float() if np.any(intr[:, 4:] != 0) else None

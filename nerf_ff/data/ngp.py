@@ -2,8 +2,10 @@
 
 Intrinsics are read per frame, falling back to the file's top level: `fl_x`, `fl_y` (default fl_x),
 else `camera_angle_x` / `camera_angle_y`; `cx`, `cy` (default the image centre); `w`, `h` (default the
-image size, and they must match it); distortion `k1 k2 p1 p2` (OpenCV radial-tangential). Other lens
-models (fisheye, k3+) are rejected, never ignored. Poses stay in the file's world frame (OpenGL c2w).
+image size, and they must match it); distortion `k1 k2 p1 p2 k3 k4` (OpenCV radial-tangential, k3 k4 as
+nerfstudio: more terms of the radial polynomial), or with `camera_model: OPENCV_FISHEYE` (nerfstudio) or
+`is_fisheye` (instant-ngp) the equidistant fisheye `k1 k2 k3 k4` (cameras.py). Other lens models and
+coefficients (equirectangular, k5+) are rejected, never ignored. Poses stay in the file's world frame (OpenGL c2w).
 With scene.downscale d, nerfstudio's pre-downscaled `images_d/` copies are read where they exist and
 match w / h (images.py).
 
@@ -32,7 +34,7 @@ import torch
 from ..config import SceneConfig
 from ..errors import UserError
 from .bounds import roi_from_cameras
-from .cameras import Cameras
+from .cameras import Cameras, lens
 from .images import IMAGE_SUFFIXES, header_size, load_scaled
 from .scene import SceneData, Split, every_nth_split
 from .transforms import frame_image_path, number, parse_pose, read_transforms
@@ -45,7 +47,8 @@ UNBOUNDED_FAR = 1000.0
 """far of an unbounded scene, in units of (farthest camera from the ROI centre + ROI side)."""
 
 PINHOLE_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL", "PERSPECTIVE")
-UNSUPPORTED_COEFFS = ("k3", "k4", "k5", "k6")
+FISHEYE_MODELS = ("OPENCV_FISHEYE", "FISHEYE")
+UNSUPPORTED_COEFFS = ("k5", "k6")
 FOCAL_KEYS = ("fl_x", "fl_y", "camera_angle_x", "camera_angle_y")
 
 
@@ -158,17 +161,22 @@ def captured_scene(cfg: SceneConfig, splits: dict, box, levels: int, note: str, 
     )
 
 
+def _is_fisheye(d: dict, frame: Optional[dict] = None) -> bool:
+    frame = frame or {}
+    model = frame.get("camera_model", d.get("camera_model"))
+    return bool(frame.get("is_fisheye", d.get("is_fisheye"))) or str(model).upper() in FISHEYE_MODELS
+
+
 def _check_lens(d: dict, where: str) -> None:
     """Reject lens models whose parameters we would otherwise silently ignore."""
     model = d.get("camera_model")
-    if model is not None and str(model).upper() not in PINHOLE_MODELS:
-        raise UserError(f"{where}: camera_model {model!r} is not supported (only pinhole with k1 k2 p1 p2: "
-                        f"{', '.join(PINHOLE_MODELS)}); undistort the images first, e.g. with COLMAP image_undistorter")
-    if d.get("is_fisheye"):
-        raise UserError(f"{where}: fisheye cameras (is_fisheye) are not supported; undistort the images first")
+    if model is not None and str(model).upper() not in PINHOLE_MODELS + FISHEYE_MODELS:
+        raise UserError(f"{where}: camera_model {model!r} is not supported (pinhole with k1 k2 k3 k4 p1 p2: "
+                        f"{', '.join(PINHOLE_MODELS)}; or {', '.join(FISHEYE_MODELS)}); undistort the images first, "
+                        "e.g. with COLMAP image_undistorter")
     for k in UNSUPPORTED_COEFFS:
         if k in d and d[k] not in (0, 0.0, None):
-            raise UserError(f"{where}: distortion coefficient {k}={d[k]} is not supported (only k1 k2 p1 p2); "
+            raise UserError(f"{where}: distortion coefficient {k}={d[k]} is not supported (only k1 k2 k3 k4 p1 p2); "
                             "undistort the images first or re-calibrate with the OPENCV model")
 
 
@@ -226,7 +234,7 @@ def _load_split(data: dict, frames: list[_Frame], downscale: int, label: str) ->
     if len(sizes) == 1 and all(isinstance(v, (int, float)) and v > 0 for v in next(iter(sizes))):
         calibrated = tuple(int(round(v)) for v in next(iter(sizes)))
     images, (w0, h0), source = load_scaled([f.path for f in frames], downscale, label, calibrated)
-    intr = np.array([_intrinsics(data, f.raw, w0, h0, f"{label} ({f.file_path})") for f in frames])  # [N, 8]
+    intr = np.array([_intrinsics(data, f.raw, w0, h0, f"{label} ({f.file_path})") for f in frames])  # [N, 4 + 7]
     dist = torch.from_numpy(intr[:, 4:]).float() if np.any(intr[:, 4:] != 0) else None
     t = lambda col: torch.from_numpy(intr[:, col]).float()  # noqa: E731
     c2w = torch.from_numpy(np.stack([f.pose for f in frames])).float()  # [N, 3, 4]
@@ -236,7 +244,7 @@ def _load_split(data: dict, frames: list[_Frame], downscale: int, label: str) ->
 
 
 def _intrinsics(data: dict, frame: dict, w_img: int, h_img: int, where: str) -> list[float]:
-    """fx, fy, cx, cy, k1, k2, p1, p2 in pixels of the original image; per-frame keys win."""
+    """fx, fy, cx, cy and the lens row (cameras.lens) in pixels of the original image; per-frame keys win."""
     def get(key: str) -> Optional[float]:
         value = frame.get(key, data.get(key))
         return None if value is None else number(value, key, where)
@@ -258,8 +266,12 @@ def _intrinsics(data: dict, frame: dict, w_img: int, h_img: int, where: str) -> 
     cx, cy = get("cx"), get("cy")
     cx = 0.5 * w_img if cx is None else cx
     cy = 0.5 * h_img if cy is None else cy
-    dist = [get(k) or 0.0 for k in ("k1", "k2", "p1", "p2")]
-    return [fl_x, fl_y, cx, cy, *dist]
+    k1, k2, p1, p2, k3, k4 = (get(k) or 0.0 for k in ("k1", "k2", "p1", "p2", "k3", "k4"))
+    fisheye = _is_fisheye(data, frame)
+    if fisheye and (p1 or p2):
+        raise UserError(f"{where}: a fisheye camera with tangential coefficients p1/p2, which the OpenCV fisheye "
+                        "model does not have; drop them or undistort the images first")
+    return [fl_x, fl_y, cx, cy, *lens(k1, k2, p1, p2, k3, k4, fisheye)]
 
 
 def _far_for(aabb: np.ndarray, levels: int, origins: np.ndarray) -> float:

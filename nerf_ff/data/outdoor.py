@@ -15,9 +15,10 @@ the images exactly. World: z up, ground z = GROUND_Z, objects within [-0.9, 0.9]
 Public API:
     ring_cameras(n, width, height)           -> Cameras on the ring
     facing_cameras(n, width, height)         -> a forward-facing (LLFF-like) rig in front of the objects
+    fisheye_cameras(n, width, height)        -> the ring, through an action-camera fisheye lens (~165° across)
     trace_outdoor(rays_o, rays_d)            -> rgb [R, 3], t [R] (inf for the sky), float64
     render_outdoor(cameras)                  -> uint8 RGB [N, H, W, 3]
-    write_outdoor_scene(out, layout, ...)    -> a scene folder (layout ngp | colmap | llff, rig ring | facing)
+    write_outdoor_scene(out, layout, ...)    -> a scene folder (layout ngp | colmap | llff, rig ring | facing | fisheye)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .cameras import Cameras, look_at, pixel_rays, project
+from .cameras import Cameras, lens, look_at, pixel_rays, project
 from .colmap import rotmat_to_qvec
 from .procedural import SOLIDS, Cylinder, _rot_z_x, _wave
 
@@ -133,14 +134,32 @@ def facing_cameras(n: int = 24, width: int = 96, height: int = 72) -> Cameras:
     return Cameras.from_fov(torch.stack(c2w), width, height, FOV_X)
 
 
+FISHEYE_LENS = dict(k1=0.03, k2=-0.01, k3=0.002, k4=-0.0005)  # OpenCV fisheye, as calibrated action cameras
+FISHEYE_HALF_ANGLE = math.radians(82.0)  # from the optical axis to the left / right image edge
+
+
+def fisheye_cameras(n: int = 48, width: int = 96, height: int = 72) -> Cameras:
+    """The ring's poses through an equidistant fisheye lens with FISHEYE_LENS distortion: the image's
+    left and right edges are FISHEYE_HALF_ANGLE from the axis, so each view sees much more than a pinhole."""
+    ring = ring_cameras(n, width, height)
+    row = torch.tensor(lens(**FISHEYE_LENS, fisheye=True), dtype=torch.float64)
+    theta = FISHEYE_HALF_ANGLE
+    t2 = theta * theta
+    theta_d = theta * (1 + t2 * (row[0] + t2 * (row[1] + t2 * (row[4] + t2 * row[5]))))
+    f = torch.full((n,), 0.5 * width / float(theta_d))
+    return Cameras(ring.c2w, f, f.clone(), torch.full_like(f, width / 2), torch.full_like(f, height / 2), width, height,
+                   row.float().expand(n, -1).clone())
+
+
 def render_outdoor(cameras: Cameras, supersample: int = SUPERSAMPLE) -> Tensor:
     """uint8 RGB [N, H, W, 3]: each pixel the mean of supersample² sub-pixel rays."""
     n, h, w = len(cameras), cameras.height, cameras.width
     out = torch.empty(n, h, w, 3, dtype=torch.uint8)
     j, i = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
     offsets = (torch.arange(supersample, dtype=torch.float64) + 0.5) / supersample - 0.5  # around the pixel centre
+    dist = None if cameras.distortion is None else cameras.distortion.double()
     cams = Cameras(cameras.c2w.double(), cameras.fx.double(), cameras.fy.double(), cameras.cx.double(),
-                   cameras.cy.double(), w, h)
+                   cameras.cy.double(), w, h, dist)
     for c in range(n):
         acc = torch.zeros(h * w, 3, dtype=torch.float64)
         for dy in offsets:
@@ -174,18 +193,19 @@ def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) ->
 
 def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48, width: int = 96, height: int = 72,
                         images: Tensor | None = None, rig: str = "ring") -> Path:
-    """Write the scene seen by `rig` (ring: ring_cameras, facing: facing_cameras) as `layout`: ngp
-    (images/ + transforms.json, aabb_scale 16), colmap (images/ + sparse/0/{cameras,images,points3D}.txt)
-    or llff (images/ + poses_bounds.npy). `images` reuses a render of the rig's cameras."""
+    """Write the scene seen by `rig` (ring: ring_cameras, facing: facing_cameras, fisheye: fisheye_cameras)
+    as `layout`: ngp (images/ + transforms.json, aabb_scale 16; camera_model OPENCV_FISHEYE for the fisheye
+    rig), colmap (images/ + sparse/0/{cameras,images,points3D}.txt; an OPENCV_FISHEYE camera) or llff
+    (images/ + poses_bounds.npy; pinholes only). `images` reuses a render of the rig's cameras."""
     import imageio.v3 as iio  # noqa: PLC0415
 
     if layout not in ("ngp", "colmap", "llff"):
         raise ValueError(f"unknown layout {layout!r}")
-    if rig not in ("ring", "facing"):
-        raise ValueError(f"unknown rig {rig!r}")
+    if rig not in ("ring", "facing", "fisheye") or (rig, layout) == ("fisheye", "llff"):
+        raise ValueError(f"unknown rig {rig!r} (for the {layout} layout)")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    cams = (ring_cameras if rig == "ring" else facing_cameras)(n_views, width, height)
+    cams = {"ring": ring_cameras, "facing": facing_cameras, "fisheye": fisheye_cameras}[rig](n_views, width, height)
     images = render_outdoor(cams) if images is None else images
     names = [f"view_{i:03d}.png" for i in range(n_views)]
     for name, img in zip(names, images):
@@ -199,6 +219,8 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
             frames.append({"file_path": f"images/{name}", "transform_matrix": m.tolist()})
         doc = {"fl_x": fx, "fl_y": fx, "cx": width / 2, "cy": height / 2, "w": width, "h": height,
                "aabb_scale": 16, "frames": frames}
+        if rig == "fisheye":
+            doc.update(camera_model="OPENCV_FISHEYE", **FISHEYE_LENS)
         (out / "transforms.json").write_text(json.dumps(doc, indent=1))
         return out
     if layout == "llff":
@@ -215,7 +237,12 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
         return out
     sparse = out / "sparse" / "0"
     sparse.mkdir(parents=True, exist_ok=True)
-    (sparse / "cameras.txt").write_text(f"1 PINHOLE {width} {height} {fx!r} {fx!r} {width / 2!r} {height / 2!r}\n")
+    camera = f"{width} {height} {fx!r} {fx!r} {width / 2!r} {height / 2!r}"
+    if rig == "fisheye":
+        camera = "OPENCV_FISHEYE " + camera + " " + " ".join(repr(FISHEYE_LENS[k]) for k in ("k1", "k2", "k3", "k4"))
+    else:
+        camera = "PINHOLE " + camera
+    (sparse / "cameras.txt").write_text(f"1 {camera}\n")
     xyz, rgb = surface_points(cams)
     rng = np.random.default_rng(0)
     lines, tracks = [], [[] for _ in xyz]

@@ -2,7 +2,8 @@
 
 `process(INPUT, OUT)` runs five stages, each printed with its wall-clock time:
     1. frames    pick the frames and write them (area-downscaled) to OUT/images/
-    2. features  SIFT features, one shared camera (OPENCV: f, c and k1 k2 p1 p2; or PINHOLE)
+    2. features  SIFT features, one shared camera (OPENCV: f, c and k1 k2 p1 p2; PINHOLE; or
+                 OPENCV_FISHEYE for action-camera and ultra-wide lenses: f, c and k1 k2 k3 k4)
     3. matching  exhaustive (every pair: photo sets up to AUTO_EXHAUSTIVE_MAX images) or sequential
                  (each frame with its 10 successors plus 2^k-spaced ones: videos, larger sets; frames
                  must be in capture order by name). Sequential does not close loops: for a video that
@@ -21,8 +22,8 @@ the high frequencies the Laplacian responds to, so its variance falls (cv2.Lapla
 Output (OUT):
     images/          the frames SfM registered (video frames: frame_00001.jpg ... in time order; photos
                      keep their names; unregistered ones are left out and listed in process.json)
-    transforms.json  instant-ngp / nerfstudio format: fl_x fl_y cx cy w h k1 k2 p1 p2,
-                     camera_model "OPENCV", per-frame file_path + transform_matrix (camera-to-world,
+    transforms.json  instant-ngp / nerfstudio format: fl_x fl_y cx cy w h k1 k2 (p1 p2) k3 k4,
+                     camera_model "OPENCV" or "OPENCV_FISHEYE", per-frame file_path + transform_matrix (camera-to-world,
                      OpenGL axes), aabb_scale, scale / offset, train_filenames / test_filenames
                      (every TEST_EVERY-th registered frame in name order is held out), ply_file_path
     sparse/0/        the COLMAP model, in the same (normalised) world frame as transforms.json
@@ -64,7 +65,10 @@ from .colmap import c2w_opengl, camera_intrinsics, read_model
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, downscale_image, list_images, read_image, scaled_size
 
 MATCHERS = ("auto", "exhaustive", "sequential")
-CAMERA_MODELS = ("OPENCV", "PINHOLE")
+CAMERA_MODELS = ("OPENCV", "PINHOLE", "OPENCV_FISHEYE")
+FISHEYE_FOCAL_PRIOR = 0.45
+"""Initial fisheye focal length over the long image side: the image's long edges ~64 degrees from the
+axis (an action camera's wide mode); bundle adjustment refines it (COLMAP needs a prior for fisheyes)."""
 DEFAULT_VIDEO_FRAMES = 100
 AUTO_EXHAUSTIVE_MAX = 100
 """auto matcher: photo folders up to this many images are matched exhaustively."""
@@ -140,6 +144,9 @@ def process(input_path, out, *, downscale: int = 1, max_frames: Optional[int] = 
                     key="features"):
             reader = pycolmap.ImageReaderOptions()
             reader.camera_model = camera_model
+            if camera_model == "OPENCV_FISHEYE":  # COLMAP cannot recover a fisheye's focal length from pairs: a prior
+                f0 = FISHEYE_FOCAL_PRIOR * max(size)
+                reader.camera_params = ",".join(map(str, [f0, f0, size[0] / 2, size[1] / 2, 0, 0, 0, 0]))
             extraction = pycolmap.FeatureExtractionOptions()
             extraction.sift.max_num_features = sift_features
             extraction.sift.first_octave = -1 if max(size) <= SMALL_IMAGE else 0
@@ -411,10 +418,12 @@ def _export(pycolmap, rec, tmp: Path, frames: list[Frame], size: tuple[int, int]
     names = [f"images/{i.name}" for i in images]
     test = names[::TEST_EVERY]
     intr = camera_intrinsics(model.cameras[images[0].camera_id])  # unchanged by the similarity
+    fisheye = bool(intr[10])
     doc = {
-        "camera_model": "OPENCV",
+        "camera_model": "OPENCV_FISHEYE" if fisheye else "OPENCV",
         "fl_x": intr[0], "fl_y": intr[1], "cx": intr[2], "cy": intr[3], "w": cam.width, "h": cam.height,
-        "k1": intr[4], "k2": intr[5], "p1": intr[6], "p2": intr[7],
+        "k1": intr[4], "k2": intr[5], **({} if fisheye else {"p1": intr[6], "p2": intr[7]}),
+        "k3": intr[8], "k4": intr[9],
         "aabb_scale": 2 ** (levels - 1), "scale": NGP_SCALE, "offset": [NGP_OFFSET] * 3,
         "ply_file_path": "sparse_pc.ply",
         "train_filenames": [n for n in names if n not in test], "test_filenames": test,
