@@ -98,11 +98,7 @@ def cmd_train(args) -> int:
             resolution = autoconfig.pick_downscale(_layers(args, True)[0], cfg)
     t0 = time.perf_counter()
     scene = load_scene(cfg.scene)
-    print(f"scene {scene.name}: {scene.kind}, {len(scene.train)} train / {len(scene.test)} test views, "
-          f"{scene.train.cameras.width}x{scene.train.cameras.height}, loaded in {time.perf_counter() - t0:.1f}s"
-          + (f" ({scene.meta['pixels']})" if "pre-downscaled" in scene.meta.get("pixels", "") else "")
-          + (f"; SfM keypoints: {scene.meta['keypoints']}" if "keypoints" in scene.meta else ""),
-          file=sys.stderr)
+    print(scene.describe(time.perf_counter() - t0), file=sys.stderr)
     if not args.resume:
         cfg, picked = with_auto_defaults(args, scene, resolution=resolution)
         if picked:

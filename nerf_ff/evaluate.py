@@ -146,8 +146,11 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         gt = composite_gt(data.images[i], background)
         pred = out["rgb"]
         opaque = out["opacity"] > 0.5
+        used = None if data.masks is None else data.masks[i].to(pred.device)
+        if used is not None:  # masked-out pixels are not scored: PSNR over the others, SSIM / LPIPS see
+            gt = torch.where(used[..., None], gt, pred)  # the prediction there (no difference to score)
         row = {"view": i, "name": data.names[i] if i < len(data.names) else str(i),
-               "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
+               "psnr": psnr(pred, gt) if used is None else psnr(pred[used][None], gt[used][None]), "ssim": ssim(pred, gt),
                "opacity_mean": float(out["opacity"].mean()),
                "depth_median": float(out["depth"][opaque].median()) if bool(opaque.any()) else None}
         if lpips_model is not None:
@@ -201,6 +204,9 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "eval_background": background.tolist() if pred_bg is not None else "learned (opaque photos)",
         "lpips_net": lpips_net if lpips_model is not None else None,
         "lpips_note": lpips_note,
+        "mask_note": (f"pixels masked out by the scene's masks ({scene.meta.get('masks', 'per view')}) are not scored: "
+                      f"PSNR over the others, SSIM and LPIPS with the prediction in their place"
+                      if data.masks is not None else None),
         "psnr": mean("psnr"),
         "ssim": mean("ssim"),
         "lpips": mean("lpips"),

@@ -1,7 +1,8 @@
 """Training loop: random pixels → rays → render → MSE → Adam, with a dynamic ray batch.
 
 Per step:
-    1. draw `n_rays` random training pixels (uint8 images stay on the device, compact)
+    1. draw `n_rays` random training pixels (uint8 images stay on the device, compact; masked-out
+       pixels are dropped)
     2. render them over a random background (RGBA / captured scenes) → rgb [n_rays, 3]
     3. MSE against the target composited over the same background (+ regularisers: distortion loss;
        with train.depth_loss, rays through SfM keypoints ride along and their weight is pulled to the
@@ -90,6 +91,7 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(t.seed)
         train = scene.train
         self.images = train.images.to(self.device)  # [N, H, W, C] uint8
+        self.masks = None if train.masks is None else train.masks.to(self.device).view(-1)  # [N*H*W] bool: usable
         # Opaque photos with a learned background: rays composite over it instead of a random colour.
         self.learned_background = self.model.field.bg_head is not None and not train.has_alpha
         self.cameras = train.cameras.to(self.device)
@@ -184,6 +186,9 @@ class Trainer:
         """Random training pixels → rays_o, rays_d [n,3], target rgb + background [n,6], image index [n]."""
         N, H, W, C = self.images.shape
         flat = torch.randint(0, N * H * W, (n_rays,), device=self.device, generator=self.gen)
+        if self.masks is not None:  # masked-out pixels (transients) are never trained on
+            flat = flat[self.masks[flat]]
+            n_rays = flat.shape[0]
         img, pix = flat // (H * W), flat % (H * W)
         rays_o, rays_d = pixel_rays(self.cameras, img, pix % W, pix // W)
         colour = self.images.view(N, H * W, C)[img, pix].float() / 255.0  # [n, C]

@@ -9,6 +9,8 @@
         OUT/fisheye_ngp      the ring's poses through an OpenCV fisheye lens (96x72, ~165 degrees across) as
                              nerfstudio transforms.json (camera_model OPENCV_FISHEYE)
         OUT/fisheye_colmap   the same views as a COLMAP text model (an OPENCV_FISHEYE camera)
+        OUT/transient_ngp    outdoor_ngp's views with passers-by painted into the training views, and masks
+                             of them (mask_path); OUT/transient_nomask: the same images without the masks
 """
 
 import sys
@@ -16,7 +18,8 @@ import time
 from pathlib import Path
 
 from nerf_ff.config import SceneConfig
-from nerf_ff.data.outdoor import facing_cameras, fisheye_cameras, render_outdoor, ring_cameras, write_outdoor_scene
+from nerf_ff.data.outdoor import (add_transients, facing_cameras, fisheye_cameras, render_outdoor, ring_cameras,
+                                  write_outdoor_scene)
 from nerf_ff.data.procedural import make_builtin_scene, write_blender_folder
 
 
@@ -27,13 +30,17 @@ def main(out: str) -> None:
     images = render_outdoor(ring_cameras())
     for layout in ("ngp", "colmap"):
         write_outdoor_scene(root / f"outdoor_{layout}", layout, images=images)
+    busy, masks = add_transients(images)
+    write_outdoor_scene(root / "transient_ngp", "ngp", images=busy, masks=masks)
+    write_outdoor_scene(root / "transient_nomask", "ngp", images=busy)
     images = render_outdoor(facing_cameras())
     for layout in ("llff", "colmap"):
         write_outdoor_scene(root / f"facing_{layout}", layout, 24, images=images, rig="facing")
     images = render_outdoor(fisheye_cameras())
     for layout in ("ngp", "colmap"):
         write_outdoor_scene(root / f"fisheye_{layout}", layout, images=images, rig="fisheye")
-    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap, fisheye_ngp, fisheye_colmap "
+    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap, fisheye_ngp, fisheye_colmap, "
+          f"transient_ngp, transient_nomask "
           f"in {time.perf_counter() - t0:.1f} s")
 
 

@@ -8,7 +8,7 @@ OUT=${1:-/tmp/nerf_ff_bars}
 NERF_FF=${NERF_FF:-.venv/bin/nerf-ff}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
-[ -d "$OUT/scenes/fisheye_colmap" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
+[ -d "$OUT/scenes/transient_nomask" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
 run() {  # name, then the train arguments
   local name=$1; shift
   if [ -f "$OUT/$name/metrics.json" ]; then echo "$name: done already"; return; fi
@@ -28,5 +28,7 @@ for name in ${BARS:-fox object outdoor_ngp outdoor_colmap facing_llff facing_col
     lego) run lego lego --set scene.downscale=4 --time-budget 600 ;;
     fisheye_ngp) run fisheye_ngp "$OUT/scenes/fisheye_ngp" --time-budget 300 ;;
     fisheye_colmap) run fisheye_colmap "$OUT/scenes/fisheye_colmap" --time-budget 300 ;;
+    transient_ngp) run transient_ngp "$OUT/scenes/transient_ngp" --time-budget 300 ;;
+    transient_nomask) run transient_nomask "$OUT/scenes/transient_nomask" --time-budget 300 ;;
   esac
 done

@@ -187,3 +187,23 @@ def load_images(paths: Sequence[Path], downscale: int = 1, label: str = "images"
         # A mix of RGB and RGBA files: give the RGB ones an opaque alpha channel.
         arrays = [a if a.shape[-1] == 4 else np.concatenate([a, np.full_like(a[..., :1], 255)], -1) for a in arrays]
     return np.stack(arrays), size0
+
+
+def load_masks(paths: Sequence[Optional[Path]], size: tuple[int, int], out_hw: tuple[int, int],
+               label: str) -> np.ndarray:
+    """Pixel masks [N, H', W'] bool for images of full `size` (width, height) stored at `out_hw`: a mask
+    file's first channel, non-zero = use the pixel (nerfstudio's convention); None = every pixel. A
+    downscaled pixel is used only if every pixel it averages is (masked-out content never leaks in)."""
+    h, w = out_hw
+    out = np.ones((len(paths), h, w), dtype=bool)
+    for k, path in enumerate(paths):
+        if path is None:
+            continue
+        m = read_image(Path(path))[..., 0] > 0
+        if (m.shape[1], m.shape[0]) != tuple(size):
+            raise UserError(f"{label}: mask {path} is {m.shape[1]}x{m.shape[0]} but its image is {size[0]}x{size[1]}; "
+                            "use masks of the images' size")
+        if m.shape != (h, w):
+            m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 1 - 1e-4
+        out[k] = m
+    return out

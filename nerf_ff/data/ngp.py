@@ -7,7 +7,8 @@ nerfstudio: more terms of the radial polynomial), or with `camera_model: OPENCV_
 `is_fisheye` (instant-ngp) the equidistant fisheye `k1 k2 k3 k4` (cameras.py). Other lens models and
 coefficients (equirectangular, k5+) are rejected, never ignored. Poses stay in the file's world frame (OpenGL c2w).
 With scene.downscale d, nerfstudio's pre-downscaled `images_d/` copies are read where they exist and
-match w / h (images.py).
+match w / h (images.py). A frame's `mask_path` (nerfstudio: an image, non-zero where the pixel is to be
+used) keeps transient content (people, the photographer's shadow) out of training and scoring.
 
 Scene kind and box. Opaque photos make an unbounded scene: its box is the cameras' region of interest
 (`bounds.roi_from_cameras`; instant-ngp's own box below is not used, so a file's units do not matter) and
@@ -35,7 +36,7 @@ from ..config import SceneConfig
 from ..errors import UserError
 from .bounds import roi_from_cameras
 from .cameras import Cameras, lens
-from .images import IMAGE_SUFFIXES, header_size, load_scaled
+from .images import IMAGE_SUFFIXES, header_size, load_masks, load_scaled
 from .scene import SceneData, Split, every_nth_split
 from .transforms import frame_image_path, number, parse_pose, read_transforms
 
@@ -59,6 +60,7 @@ class _Frame:
     path: Path
     pose: np.ndarray  # [3, 4] camera-to-world
     raw: dict
+    mask: Optional[Path] = None  # nerfstudio's mask_path: pixels to use are non-zero
 
 
 def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = None) -> SceneData:
@@ -75,8 +77,9 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
         if not any(raw.get(k, data.get(k)) is not None for k in FOCAL_KEYS):
             raise UserError(f"{where} has no intrinsics (none of {', '.join(FOCAL_KEYS)} per frame or at the top); "
                             "add fl_x/fl_y, cx, cy (instant-ngp's colmap2nerf.py writes them)")
+        mask = None if raw.get("mask_path") is None else frame_image_path(root, raw["mask_path"], f"{where} mask_path")
         frames.append(_Frame(i, raw["file_path"], _image_path(root, raw["file_path"], where),
-                             parse_pose(raw["transform_matrix"], where), raw))
+                             parse_pose(raw["transform_matrix"], where), raw, mask))
     frames.sort(key=lambda f: f.file_path)
 
     split_idx, note = _choose_split(data, frames, cfg.test_every, json_path)
@@ -98,7 +101,9 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
                           {"aabb_scale": aabb_scale, "scale": scale, "offset": offset.tolist(),
                            "ngp_box": ngp_box.tolist(), "n_frames": len(frames), "downscale": cfg.downscale,
                            "pixels": "; ".join(sorted({src for _, src in loaded.values()})),
-                           "distortion": dist_any, "file": str(json_path)})
+                           "distortion": dist_any, "file": str(json_path),
+                           **({"masks": f"{sum(f.mask is not None for f in frames)} frames with mask_path"}
+                              if any(f.mask is not None for f in frames) else {})})
 
 
 def full_size(json_path: Path) -> tuple[int, int]:
@@ -240,7 +245,10 @@ def _load_split(data: dict, frames: list[_Frame], downscale: int, label: str) ->
     c2w = torch.from_numpy(np.stack([f.pose for f in frames])).float()  # [N, 3, 4]
     cams = Cameras(c2w, t(0), t(1), t(2), t(3), w0, h0, dist)
     cams = cams.resized(images.shape[2], images.shape[1])  # distortion acts on normalised coordinates: unchanged
-    return Split(torch.from_numpy(images), cams, [f.file_path for f in frames]), source
+    masks = None
+    if any(f.mask is not None for f in frames):
+        masks = torch.from_numpy(load_masks([f.mask for f in frames], (w0, h0), images.shape[1:3], label))
+    return Split(torch.from_numpy(images), cams, [f.file_path for f in frames], masks=masks), source
 
 
 def _intrinsics(data: dict, frame: dict, w_img: int, h_img: int, where: str) -> list[float]:

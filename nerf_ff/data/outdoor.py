@@ -19,6 +19,7 @@ Public API:
     trace_outdoor(rays_o, rays_d)            -> rgb [R, 3], t [R] (inf for the sky), float64
     render_outdoor(cameras)                  -> uint8 RGB [N, H, W, 3]
     write_outdoor_scene(out, layout, ...)    -> a scene folder (layout ngp | colmap | llff, rig ring | facing | fisheye)
+    add_transients(images, every)            -> images with passers-by painted in, and their masks
 """
 
 from __future__ import annotations
@@ -171,6 +172,26 @@ def render_outdoor(cameras: Cameras, supersample: int = SUPERSAMPLE) -> Tensor:
     return out
 
 
+def add_transients(images: Tensor, every: int = 8, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Things that were not there in other photos (people walking by, a car): a solid block of a random
+    bright colour, a fifth to a third of the frame wide, somewhere in the lower two thirds of every view
+    except views 0, every, 2 * every, ... (the held-out ones, kept clean). Returns the images and masks
+    [N, H, W] bool, False on the blocks (nerfstudio's convention: pixels to use are non-zero)."""
+    gen = torch.Generator().manual_seed(seed)
+    images, (n, h, w) = images.clone(), images.shape[:3]
+    masks = torch.ones(n, h, w, dtype=torch.bool)
+    for k in range(n):
+        if k % every == 0:
+            continue
+        bw, bh = int(w * (0.2 + 0.13 * torch.rand(1, generator=gen))), int(h * (0.35 + 0.3 * torch.rand(1, generator=gen)))
+        x0 = int((w - bw) * torch.rand(1, generator=gen))
+        y0 = int(h / 3 + (2 * h / 3 - bh) * torch.rand(1, generator=gen))
+        colour = (torch.rand(3, generator=gen) * 200 + 55).to(torch.uint8)
+        images[k, y0:y0 + bh, x0:x0 + bw] = colour
+        masks[k, y0:y0 + bh, x0:x0 + bw] = False
+    return images, masks
+
+
 OBSERVATIONS_PER_VIEW = 300  # keypoints per image in the generated COLMAP model
 KEYPOINT_NOISE_PX = 0.3  # their localisation error (SfM reprojection errors are ~0.5 px)
 
@@ -192,11 +213,12 @@ def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) ->
 
 
 def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48, width: int = 96, height: int = 72,
-                        images: Tensor | None = None, rig: str = "ring") -> Path:
+                        images: Tensor | None = None, rig: str = "ring", masks: Tensor | None = None) -> Path:
     """Write the scene seen by `rig` (ring: ring_cameras, facing: facing_cameras, fisheye: fisheye_cameras)
     as `layout`: ngp (images/ + transforms.json, aabb_scale 16; camera_model OPENCV_FISHEYE for the fisheye
     rig), colmap (images/ + sparse/0/{cameras,images,points3D}.txt; an OPENCV_FISHEYE camera) or llff
-    (images/ + poses_bounds.npy; pinholes only). `images` reuses a render of the rig's cameras."""
+    (images/ + poses_bounds.npy; pinholes only). `images` reuses a render of the rig's cameras; `masks`
+    [N, H, W] bool (ngp only) are written as masks/*.png and each frame's mask_path where any is False."""
     import imageio.v3 as iio  # noqa: PLC0415
 
     if layout not in ("ngp", "colmap", "llff"):
@@ -213,10 +235,14 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
     fx = float(cams.fx[0])
     if layout == "ngp":
         frames = []
-        for name, c2w in zip(names, cams.c2w.double()):
+        for k, (name, c2w) in enumerate(zip(names, cams.c2w.double())):
             m = torch.eye(4, dtype=torch.float64)
             m[:3] = c2w
             frames.append({"file_path": f"images/{name}", "transform_matrix": m.tolist()})
+            if masks is not None and not bool(masks[k].all()):
+                (out / "masks").mkdir(exist_ok=True)
+                iio.imwrite(out / "masks" / name, masks[k].numpy().astype(np.uint8) * 255)
+                frames[-1]["mask_path"] = f"masks/{name}"
         doc = {"fl_x": fx, "fl_y": fx, "cx": width / 2, "cy": height / 2, "w": width, "h": height,
                "aabb_scale": 16, "frames": frames}
         if rig == "fisheye":

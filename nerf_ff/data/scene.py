@@ -19,6 +19,9 @@ class Split:
     # SfM keypoints with depth (keypoints.py), [K, 4] float32: camera index, u, v, depth; train split
     # of COLMAP models only
     keypoints: Optional[Tensor] = None
+    # Pixels to learn from and score, [N, H, W] bool (False: a transient object, the photographer's
+    # shadow...; nerfstudio's per-frame mask_path), or None: every pixel
+    masks: Optional[Tensor] = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -36,7 +39,7 @@ class Split:
             new[torch.as_tensor(idx, dtype=torch.long)] = torch.arange(len(idx))
             slot = new[kp[:, 0].long()]
             kp = torch.cat([slot[slot >= 0, None].to(kp.dtype), kp[slot >= 0, 1:]], dim=1)
-        return Split(self.images[idx], self.cameras[idx], names, kp)
+        return Split(self.images[idx], self.cameras[idx], names, kp, None if self.masks is None else self.masks[idx])
 
 
 @dataclass
@@ -53,6 +56,15 @@ class SceneData:
     split_note: str = ""  # how the held-out split was chosen, written into reports
     source_format: str = ""
     meta: dict = field(default_factory=dict)  # loader-specific facts (e.g. ngp aabb_scale)
+
+    def describe(self, load_seconds: float) -> str:
+        """One line on what was loaded: kind, views, image size, and where pixels / keypoints / masks came from."""
+        cams = self.train.cameras
+        extras = [f"SfM keypoints: {self.meta['keypoints']}"] if "keypoints" in self.meta else []
+        extras += [f"masks: {self.meta['masks']}"] if "masks" in self.meta else []
+        pixels = f" ({self.meta['pixels']})" if "pre-downscaled" in self.meta.get("pixels", "") else ""
+        return (f"scene {self.name}: {self.kind}, {len(self.train)} train / {len(self.test)} test views, "
+                f"{cams.width}x{cams.height}, loaded in {load_seconds:.1f}s{pixels}" + "".join(f"; {e}" for e in extras))
 
     @property
     def train(self) -> Split:
