@@ -62,6 +62,35 @@ def test_a_model_beside_transforms_json_counts_only_in_the_same_frame(facing, tm
     assert load_scene(SceneConfig(name="f", path=str(facing["ngp"]))).train.keypoints is None  # no model
 
 
+def test_nerfstudio_layout_model_in_colmap_folder_with_applied_transform(facing, tmp_path):
+    """ns-process-data writes colmap/sparse/0 in COLMAP's world and transforms.json in world' = A @ world
+    (y and z swapped, z flipped), stating A as applied_transform: the keypoints are found and used."""
+    import numpy as np
+
+    ns = tmp_path / "ns"
+    shutil.copytree(facing["ngp"], ns)
+    shutil.copytree(facing["colmap"] / "sparse", ns / "colmap" / "sparse")
+    A = np.eye(4)[[0, 2, 1, 3]]
+    A[2] *= -1
+    doc = json.loads((ns / "transforms.json").read_text())
+    for frame in doc["frames"]:
+        frame["transform_matrix"] = (A @ np.array(frame["transform_matrix"])).tolist()
+    doc["applied_transform"] = A[:3].tolist()
+    (ns / "transforms.json").write_text(json.dumps(doc))
+    scene = load_scene(SceneConfig(name="f", path=str(ns)))
+    ref = load_scene(SceneConfig(name="f", path=str(facing["colmap"])))
+    assert "colmap/sparse" in scene.meta["keypoints"]
+    torch.testing.assert_close(scene.train.keypoints, ref.train.keypoints, rtol=1e-4, atol=1e-3)  # depths: rigid
+    del doc["applied_transform"]  # without it the model is in another frame, and says so
+    (ns / "transforms.json").write_text(json.dumps(doc))
+    scene = load_scene(SceneConfig(name="f", path=str(ns)))
+    assert scene.train.keypoints is None and "another world frame" in scene.meta["keypoints"]
+    doc["applied_transform"] = [[1, 0], [0, 1]]
+    (ns / "transforms.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="applied_transform"):
+        load_scene(SceneConfig(name="f", path=str(ns)))
+
+
 def test_subset_renumbers_keypoints(facing):
     train = load_scene(SceneConfig(name="f", path=str(facing["colmap"]))).train
     idx = [5, 1, 3]

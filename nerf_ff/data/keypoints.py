@@ -10,13 +10,16 @@ pixel convention (the top-left pixel's centre at 0.5, 0.5) is ours (`cameras.pro
 covers u in [i, i+1)), so keypoints scale with the image and need no shift.
 
 `load_scene` attaches them to COLMAP scenes and to transforms.json and LLFF scenes with a COLMAP model
-beside them (`nerf-ff process` writes sparse/0; LLFF captures come from COLMAP). Such a model must be in
-the scene's world frame: the points must project onto their keypoints through the scene's own cameras
-(median error at most MAX_FRAME_ERROR_PX), else the keypoints are left out and metadata says why.
+beside them (`nerf-ff process` writes sparse/0; nerfstudio's ns-process-data colmap/sparse/0; LLFF
+captures come from COLMAP). Such a model must be in the scene's world frame: the points must project
+onto their keypoints through the scene's own cameras (median error at most MAX_FRAME_ERROR_PX), else
+the keypoints are left out and metadata says why. nerfstudio's transforms.json states how its world
+differs from its COLMAP model's (`applied_transform`, world = A @ COLMAP world); that is applied first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -73,12 +76,12 @@ def sfm_keypoints(images: Sequence[Optional[ColmapImage]], points: ColmapPoints,
 
 def attach_keypoints(scene: SceneData, folder: Path) -> None:
     """Give `scene`'s training split the keypoints of the COLMAP model in `folder` (sparse/0 or sparse/,
-    images matched by file name), when there is one and it is in the scene's world frame; the count, or
-    why none, goes to scene.meta["keypoints"]."""
-    sparse = folder / "sparse"
-    if not (has_model(sparse / "0") or has_model(sparse)):
+    or nerfstudio's colmap/sparse/0; images matched by file name), when there is one and it is in the
+    scene's world frame; the count, or why none, goes to scene.meta["keypoints"]."""
+    where = next((f for f in (folder, folder / "colmap") if has_model(f / "sparse" / "0") or has_model(f / "sparse")), None)
+    if where is None:
         return
-    model_dir = find_model(folder)
+    model_dir = find_model(where)
     train = scene.train
     try:
         model = read_model(model_dir)
@@ -93,7 +96,12 @@ def attach_keypoints(scene: SceneData, folder: Path) -> None:
         scene.meta["keypoints"] = (f"none: {model_dir} has no training image" if not found else
                                    f"none: {model_dir} has cameras of several sizes")
         return
-    kp, err = sfm_keypoints(images, model.points, train.cameras, next(iter(sizes)))
+    frames = [None] + ([np.asarray(scene.meta["applied_transform"], np.float64)] if "applied_transform" in scene.meta else [])
+    results = []
+    for A in frames:  # the model's own world, and nerfstudio's applied transform of it: the one that fits
+        points = model.points if A is None else dataclasses.replace(model.points, xyz=model.points.xyz @ A[:3, :3].T + A[:3, 3])
+        results.append(sfm_keypoints(images, points, train.cameras, next(iter(sizes))))
+    kp, err = min(results, key=lambda r: r[1])
     if err > MAX_FRAME_ERROR_PX:
         scene.meta["keypoints"] = (f"none: the points of {model_dir} land {err:.1f} px (median) from their keypoints "
                                    "through the scene's cameras; the model is in another world frame")

@@ -103,7 +103,17 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
                            "pixels": "; ".join(sorted({src for _, src in loaded.values()})),
                            "distortion": dist_any, "file": str(json_path),
                            **({"masks": f"{sum(f.mask is not None for f in frames)} frames with mask_path"}
-                              if any(f.mask is not None for f in frames) else {})})
+                              if any(f.mask is not None for f in frames) else {}),
+                           **({"applied_transform": _applied(data["applied_transform"], str(json_path))}
+                              if data.get("applied_transform") is not None else {})})
+
+
+def _applied(value: Any, where: str) -> list:
+    """nerfstudio's applied_transform (3x4 or 4x4): how the file's world was made from its COLMAP model's."""
+    a = np.asarray(value, dtype=object)
+    if a.shape not in ((3, 4), (4, 4)):
+        raise UserError(f"{where}: applied_transform should be a 3x4 or 4x4 matrix, got shape {a.shape}; fix the file")
+    return [[number(v, "applied_transform", where) for v in row] for row in a[:3].tolist()]
 
 
 def full_size(json_path: Path) -> tuple[int, int]:
