@@ -171,7 +171,8 @@ class TrainConfig:
     amp: str = "auto"
     """Mixed precision: auto (bf16 on cuda, off on cpu) | bf16 | fp16 | off."""
     compile: bool = False
-    """Wrap the field in torch.compile (CUDA)."""
+    """torch.compile the field's position encoding + trunk MLP for training (fields/radiance.py); any
+    device with a compiler (Triton on CUDA, a C++ compiler on the CPU)."""
     log_every: int = 100
     """Write a row of RUN_DIR/log.csv (loss, PSNR, lr, rays, samples, occupancy, |B|) every N steps."""
     log: str = "csv"

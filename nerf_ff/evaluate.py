@@ -199,7 +199,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "steps": int(state["step"]),
         "train_seconds": round(float(state["elapsed"]), 2),
         "skipped_steps": int(state.get("skipped_steps", 0)),
-        "device": {**backends.describe(device, amp, cfg.train.compile), "sampler": model.sampler.backend_note},
+        "device": {**backends.describe(device, amp, model.field.compiled), "sampler": model.sampler.backend_note},
         "sampler": cfg.sampler.kind,
         "eval_background": background.tolist() if pred_bg is not None else "learned (opaque photos)",
         "lpips_net": lpips_net if lpips_model is not None else None,

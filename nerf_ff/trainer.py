@@ -81,6 +81,8 @@ class Trainer:
         t = cfg.train
         torch.manual_seed(t.seed)  # parameter initialisation
         self.model = NeRFModel.for_scene(cfg, scene).to(self.device)
+        if t.compile:
+            self.model.field.compile_trunk()
         # Position-encoding parameters (hash tables, a learned B) get their own group without weight
         # decay: a hash-table entry no ray touched has only the decay term as its gradient, and Adam
         # (eps 1e-15) normalises that into a full learning-rate step towards zero.

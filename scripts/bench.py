@@ -76,6 +76,8 @@ def field_flops_per_sample(field: RadianceField) -> float:
 
 def bench_field(cfg: RunConfig, device, amp: str, batch: int) -> dict:
     field = RadianceField(cfg.model, torch.tensor([-1.0, -1, -1, 1, 1, 1])).to(device)
+    if cfg.train.compile:  # --set train.compile=true: compiled in the warm-up steps, then timed
+        field.compile_trunk()
     x = torch.rand(batch, 3, device=device) * 2 - 1
     d = torch.nn.functional.normalize(torch.randn(batch, 3, device=device), dim=-1)
     ctx = autocast_for(device, amp)

@@ -2,13 +2,14 @@
 seeds are exact on the CPU."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from conftest import TINY_RUN
 
-from nerf_ff.config import RunConfig
+from nerf_ff.config import RunConfig, dump_yaml
 from nerf_ff.data import load_scene
 from nerf_ff.evaluate import evaluate, load_run
 from nerf_ff.trainer import Trainer
@@ -140,3 +141,23 @@ def test_a_budget_too_short_for_the_pace_is_warned(scene, tmp_path, capsys):
     # fit() says it once the startup steps are timed, and still trains to the budget.
     summary = Trainer(tiny_cfg(steps=20000, time_budget=0.4), scene, tmp_path / "c", progress=False).fit()
     assert summary["stopped"] == "time_budget" and capsys.readouterr().err.count("too few to converge") == 1
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")), reason="no C++ compiler for inductor")
+def test_train_compile_compiles_the_field_and_says_so(tmp_path, scene):
+    """train.compile is real: the trunk is a compiled function, it computes what the eager one does,
+    training runs, and metrics.json says so (and only then)."""
+    cfg = tiny_cfg(steps=4, compile=True)
+    trainer = Trainer(cfg, scene, tmp_path, progress=False)
+    field = trainer.model.field
+    assert field.compiled and "_trunk" in vars(field)  # the instance's compiled trunk shadows the method
+    x = torch.rand(300, 3) * 2 - 1
+    with torch.no_grad():
+        eager = torch.exp(type(field)._trunk(field, x)[:, 0].float().clamp(max=15.0))
+        torch.testing.assert_close(field.density(x), eager, rtol=1e-4, atol=1e-5)
+    trainer.fit()
+    metrics = evaluate(tmp_path, scene, cfg, trainer.model, trainer.state(), progress=False)
+    assert metrics["device"]["field"] == "torch + torch.compile" and np.isfinite(metrics["psnr"])
+    dump_yaml(cfg, tmp_path / "config.yaml")
+    _, model, _ = load_run(tmp_path)  # a reloaded run is not compiled, and its report would not claim it
+    assert not model.field.compiled

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Optional
 
 import torch
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..encodings import SphericalHarmonics, make_direction_encoding, make_position_encoding
+from ..errors import UserError
 from ..space import SceneSpace
 from .mlp import MLP
 
@@ -80,6 +82,19 @@ class RadianceField(nn.Module):
 
     def normalise(self, x: Tensor) -> Tensor:
         return self.space.to_unit(x)  # [N, 3], in [0,1] inside the box / everywhere when contracted
+
+    compiled = False
+
+    def compile_trunk(self) -> None:
+        """torch.compile the hot path shared by density and forward (scene space, position encoding,
+        trunk MLP; dynamic shapes: the sample count changes every step). Parameters and state_dict are
+        unchanged. On a 2-core CPU it is no faster (BENCHMARKS.md, "train.compile"): a switch for the GPU."""
+        cpu = next(self.parameters()).device.type == "cpu"
+        if cpu and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+            raise UserError("train.compile on the CPU needs a C++ compiler (g++ or clang++); install one or set "
+                            "train.compile=false")
+        self._trunk = torch.compile(self._trunk, dynamic=True)
+        self.compiled = True
 
     def _trunk(self, x: Tensor) -> Tensor:
         feats = self.pos_enc(self.normalise(x))
