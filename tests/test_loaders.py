@@ -481,6 +481,7 @@ def test_fisheye_capture_loads_in_both_layouts(tmp_path):
         scene = load_scene(SceneConfig(name=layout, path=str(root), test_every=4))
         cams = scene.train.cameras
         assert cams.lens_kinds == {1} and scene.meta["distortion"]
+        assert "lens: fisheye" in scene.describe(0.0)
         for k, name in enumerate(scene.train.names):
             i = int(Path(name).stem.split("_")[-1])
             o, d = image_rays(cams, k)

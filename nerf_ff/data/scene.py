@@ -62,6 +62,9 @@ class SceneData:
         cams = self.train.cameras
         extras = [f"SfM keypoints: {self.meta['keypoints']}"] if "keypoints" in self.meta else []
         extras += [f"masks: {self.meta['masks']}"] if "masks" in self.meta else []
+        if cams.distortion is not None:  # what the loader understood of the lens
+            extras += ["lens: " + " and ".join(name for kind, name in ((1, "fisheye (equidistant, k1..k4)"),
+                                                                      (0, "OpenCV distortion")) if kind in cams.lens_kinds)]
         pixels = f" ({self.meta['pixels']})" if "pre-downscaled" in self.meta.get("pixels", "") else ""
         return (f"scene {self.name}: {self.kind}, {len(self.train)} train / {len(self.test)} test views, "
                 f"{cams.width}x{cams.height}, loaded in {load_seconds:.1f}s{pixels}" + "".join(f"; {e}" for e in extras))
