@@ -178,3 +178,23 @@ def test_mixed_lenses_and_four_coefficient_rows():
     legacy = Cameras(persp.c2w, persp.fx, persp.fy, persp.cx, persp.cy, 120, 90, torch.tensor([[-0.05, 0.01, 0.0, 0.0]]))
     assert legacy.distortion.shape == (1, 7)  # (k1, k2, p1, p2) rows are padded: perspective, k3 = k4 = 0
     torch.testing.assert_close(image_rays(legacy, 0)[1], image_rays(persp, 0)[1])
+
+
+def test_pixels_beyond_the_lens_models_range_are_left_out():
+    """A fisheye calibration whose polynomial folds back before the image corners (theta_d stops growing
+    at ~2.6 rad here): those corner pixels have no unique ray and are masked; the rest round-trip."""
+    from nerf_ff.data.cameras import lens_valid
+    from nerf_ff.data.scene import Split
+
+    row = lens(0.03, -0.01, k3=0.002, k4=-0.0005, fisheye=True)
+    cams = _lens_camera(row, f=22.0)  # corner radius 75 px = theta_d 3.4: past the fold
+    valid = lens_valid(cams)
+    assert valid is not None and bool(valid[0, 45, 60]) and not bool(valid[0, 0, 0]) and not bool(valid[0, -1, -1])
+    j, i = torch.nonzero(valid[0], as_tuple=True)
+    o, d = pixel_rays(cams, torch.zeros(len(i), dtype=torch.long), i.float(), j.float())
+    uv, _ = project(cams, 0, o + d * 2.0)
+    assert float((uv - torch.stack([i, j], -1).float() - 0.5).norm(dim=-1).max()) < 1e-2
+    split = Split(torch.zeros(1, 90, 120, 3, dtype=torch.uint8), cams)
+    assert split.mask_lens_range() == int((~valid).sum()) and torch.equal(split.masks, valid)
+    assert lens_valid(_lens_camera(lens(0.03, -0.01, k3=0.002, k4=-0.0005, fisheye=True), f=40.0)) is None
+    assert lens_valid(_lens_camera(lens(-0.08, 0.02, 0.001, -0.0005, k3=-0.004, k4=0.0008), f=70.0)) is None

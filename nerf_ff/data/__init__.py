@@ -81,6 +81,10 @@ def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
         fmt = detect_format(path)
     folder = path.parent if path.is_file() else path
     scene = _load(fmt, path, folder, cfg, splits)
+    beyond = {name: split.mask_lens_range() for name, split in scene.splits.items()}
+    if any(beyond.values()):
+        scene.meta["lens_range"] = ("pixels beyond the lens model's range left out: "
+                                    + ", ".join(f"{n} {name}" for name, n in beyond.items() if n))
     if fmt in ("ngp", "colmap", "llff"):  # SfM keypoints for train.depth_loss, where a COLMAP model is there
         from .keypoints import attach_keypoints
 

@@ -13,7 +13,8 @@ Conventions (DESIGN.md, written once here):
   * fisheye = 1, equidistant (OpenCV fisheye, COLMAP OPENCV_FISHEYE / RADIAL_FISHEYE; p1 = p2 = 0):
         theta = angle from the optical axis,  theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)
         (xd, yd) = theta_d (X, Y) / |(X, Y)|        (rays beyond 90 degrees from the axis are fine)
-  Rays are undistorted: the pixel is mapped back through the inverse of the model (Newton).
+  Rays are undistorted: the pixel is mapped back through the inverse of the model (Newton); pixels
+  beyond the point where the model folds back have no unique ray (`lens_valid`: loaders mask them).
 """
 
 from __future__ import annotations
@@ -176,6 +177,37 @@ def lens_unproject(xd: Tensor, yd: Tensor, dist: Tensor, kinds: frozenset) -> tu
         fish = dist[..., 6] > 0.5
         X, Y, Z = torch.where(fish, fX, X), torch.where(fish, fY, Y), torch.where(fish, fZ, Z)
     return X, Y, Z
+
+
+def lens_valid(cams: Cameras) -> Optional[Tensor]:
+    """[N, H, W] bool: the pixels whose ray the lens model can give, or None when that is every pixel of
+    every camera. A distortion polynomial holds only while the distorted radius still grows with the angle
+    (fisheye) or the undistorted radius (perspective); calibrations extrapolated past that point fold back,
+    and a pixel beyond the fold has no unique ray. Tangential terms are left out of this test."""
+    if cams.distortion is None:
+        return None
+    j, i = torch.meshgrid(torch.arange(cams.height, dtype=torch.float64) + 0.5,
+                          torch.arange(cams.width, dtype=torch.float64) + 0.5, indexing="ij")
+    out = torch.ones(len(cams), cams.height, cams.width, dtype=torch.bool)
+    seen: dict = {}  # captures usually share one lens: each distinct one is tested once
+    for c in range(len(cams)):
+        key = (*cams.distortion[c].tolist(), float(cams.fx[c]), float(cams.fy[c]), float(cams.cx[c]), float(cams.cy[c]))
+        if key in seen:
+            out[c] = out[seen[key]]
+            continue
+        seen[key] = c
+        d = cams.distortion[c].double()
+        if bool(d[6] > 0.5):
+            a = torch.linspace(0, 3.14, 4000, dtype=torch.float64)
+            radius = _theta_d(a, d.expand(len(a), -1))[0]
+        else:
+            r = torch.linspace(0, 20, 4000, dtype=torch.float64)  # out to 87 degrees from the axis
+            radius = distort(r, torch.zeros_like(r), d.expand(len(r), -1))[0]
+        falls = torch.nonzero(radius[1:] <= radius[:-1])
+        limit = float(radius[int(falls[0])]) if len(falls) else float(radius[-1])
+        rho = torch.sqrt(((i - float(cams.cx[c])) / float(cams.fx[c])) ** 2 + ((j - float(cams.cy[c])) / float(cams.fy[c])) ** 2)
+        out[c] = rho < limit
+    return None if bool(out.all()) else out
 
 
 def pixel_rays(cams: Cameras, cam_idx: Tensor, px: Tensor, py: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .cameras import Cameras
+from .cameras import Cameras, lens_valid
 
 
 @dataclass
@@ -25,6 +25,14 @@ class Split:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def mask_lens_range(self) -> int:
+        """Leave out the pixels beyond the lens model's range (cameras.lens_valid); returns how many."""
+        valid = lens_valid(self.cameras)
+        if valid is None:
+            return 0
+        self.masks = valid if self.masks is None else self.masks & valid
+        return int((~valid).sum())
 
     @property
     def has_alpha(self) -> bool:
@@ -62,6 +70,7 @@ class SceneData:
         cams = self.train.cameras
         extras = [f"SfM keypoints: {self.meta['keypoints']}"] if "keypoints" in self.meta else []
         extras += [f"masks: {self.meta['masks']}"] if "masks" in self.meta else []
+        extras += [self.meta["lens_range"]] if "lens_range" in self.meta else []
         if cams.distortion is not None:  # what the loader understood of the lens
             extras += ["lens: " + " and ".join(name for kind, name in ((1, "fisheye (equidistant, k1..k4)"),
                                                                       (0, "OpenCV distortion")) if kind in cams.lens_kinds)]
