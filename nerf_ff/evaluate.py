@@ -204,7 +204,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "eval_background": background.tolist() if pred_bg is not None else "learned (opaque photos)",
         "lpips_net": lpips_net if lpips_model is not None else None,
         "lpips_note": lpips_note,
-        "mask_note": (f"pixels masked out by the scene's masks ({scene.meta.get('masks', 'per view')}) are not scored: "
+        "mask_note": (f"masked-out pixels ({scene.meta.get('masks') or scene.meta.get('lens_range', 'per view')}) are not scored: "
                       f"PSNR over the others, SSIM and LPIPS with the prediction in their place"
                       if data.masks is not None else None),
         "psnr": mean("psnr"),

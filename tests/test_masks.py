@@ -58,7 +58,10 @@ def test_bad_masks_are_one_line_errors(busy, tmp_path):
     doc = json.loads((root / "transforms.json").read_text())
     for case, edit in [("size", lambda d: Image.new("L", (W + 1, H), 255).save(tmp_path / case / "masks" / "view_001.png")),
                        ("missing", lambda d: (tmp_path / case / "masks" / "view_001.png").unlink()),
-                       ("outside", lambda d: d["frames"][1].update(mask_path="../elsewhere.png"))]:
+                       ("outside", lambda d: d["frames"][1].update(mask_path="../elsewhere.png")),
+                       ("empty", lambda d: [(f.update(mask_path="masks/view_001.png"),
+                                             Image.new("L", (W, H), 0).save(tmp_path / "empty" / "masks" / "view_001.png"))
+                                            for f in d["frames"]])]:
         folder = tmp_path / case
         shutil.copytree(root, folder)
         d = copy.deepcopy(doc)

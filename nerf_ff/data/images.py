@@ -206,4 +206,7 @@ def load_masks(paths: Sequence[Optional[Path]], size: tuple[int, int], out_hw: t
         if m.shape != (h, w):
             m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 1 - 1e-4
         out[k] = m
+    if not out.any():
+        raise UserError(f"{label}: the masks leave no pixel to use (they should be non-zero where the pixel is kept); "
+                        "fix or invert the masks")
     return out
