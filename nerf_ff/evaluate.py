@@ -150,7 +150,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         if used is not None:  # masked-out pixels are not scored: PSNR over the others, SSIM / LPIPS see
             gt = torch.where(used[..., None], gt, pred)  # the prediction there (no difference to score)
         row = {"view": i, "name": data.names[i] if i < len(data.names) else str(i),
-               "psnr": psnr(pred, gt) if used is None else psnr(pred[used][None], gt[used][None]), "ssim": ssim(pred, gt),
+               "psnr": psnr(pred, gt, used), "ssim": ssim(pred, gt),
                "opacity_mean": float(out["opacity"].mean()),
                "depth_median": float(out["depth"][opaque].median()) if bool(opaque.any()) else None}
         if lpips_model is not None:

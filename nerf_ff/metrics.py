@@ -45,8 +45,11 @@ def mse(pred, gt) -> float:
     return float(torch.mean((x - y) ** 2))
 
 
-def psnr(pred, gt) -> float:
-    """PSNR in dB for images in [0, 1] (data range 1): -10 log10(MSE); inf for identical images."""
+def psnr(pred, gt, mask=None) -> float:
+    """PSNR in dB for images in [0, 1] (data range 1): -10 log10(MSE); inf for identical images.
+    mask [H, W] bool: only those pixels are scored (masked-out transients)."""
+    if mask is not None:
+        pred, gt = pred[mask][None], gt[mask][None]  # the scored pixels as one row of an image
     m = mse(pred, gt)
     return math.inf if m == 0.0 else -10.0 * math.log10(m)
 

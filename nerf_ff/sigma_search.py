@@ -120,11 +120,8 @@ def validation_psnr(trainer: Trainer, val: Split, background: torch.Tensor, max_
         out = render_image(model.field, model.sampler, val.cameras, i,
                            eval_background(model.field, background.to(device), not val.has_alpha), chunk=chunk,
                            amp=trainer.amp)
-        pred, gt = out["rgb"], composite_gt(val.images[i], background).to(out["rgb"].device)
-        if val.masks is not None:  # masked-out pixels are not scored: the others as one row of pixels
-            used = val.masks[i].to(pred.device)
-            pred, gt = pred[used][None], gt[used][None]
-        scores.append(psnr(pred, gt))
+        used = None if val.masks is None else val.masks[i].to(out["rgb"].device)  # masked-out pixels: not scored
+        scores.append(psnr(out["rgb"], composite_gt(val.images[i], background).to(out["rgb"].device), used))
     return float(np.mean(scores))
 
 

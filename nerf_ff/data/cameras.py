@@ -136,7 +136,7 @@ def undistort(xd: Tensor, yd: Tensor, dist: Tensor, iters: int = 10) -> tuple[Te
     return x, y
 
 
-def _theta_d(theta: Tensor, dist: Tensor) -> tuple[Tensor, Tensor]:
+def fisheye_radius(theta: Tensor, dist: Tensor) -> tuple[Tensor, Tensor]:
     """Equidistant fisheye: distorted radius theta_d(theta) and its derivative."""
     k1, k2, k3, k4 = dist[..., 0], dist[..., 1], dist[..., 4], dist[..., 5]
     t2 = theta * theta
@@ -152,7 +152,7 @@ def lens_project(X: Tensor, Y: Tensor, Z: Tensor, dist: Tensor) -> tuple[Tensor,
     if not bool(fish.any()):
         return x, y
     r = torch.sqrt(X * X + Y * Y)
-    theta_d, _ = _theta_d(torch.atan2(r, Z), dist)
+    theta_d, _ = fisheye_radius(torch.atan2(r, Z), dist)
     scale = torch.where(r > 1e-12, theta_d / r.clamp_min(1e-12), 1 / Z)  # on the axis: the pinhole limit
     return torch.where(fish, X * scale, x), torch.where(fish, Y * scale, y)
 
@@ -168,7 +168,7 @@ def lens_unproject(xd: Tensor, yd: Tensor, dist: Tensor, kinds: frozenset) -> tu
         theta_d = torch.sqrt(xd * xd + yd * yd)
         theta = theta_d.clone()
         for _ in range(10):  # Newton on theta_d(theta) = theta_d, monotone for real lenses
-            f, df = _theta_d(theta, dist)
+            f, df = fisheye_radius(theta, dist)
             theta = (theta - (f - theta_d) / torch.where(df.abs() < 1e-12, torch.full_like(df, 1e-12), df)).clamp(0, 3.1)
         scale = torch.where(theta_d > 1e-12, torch.sin(theta) / theta_d.clamp_min(1e-12), torch.ones_like(theta))
         fX, fY, fZ = xd * scale, yd * scale, torch.where(theta_d > 1e-12, torch.cos(theta), torch.ones_like(theta))
@@ -199,7 +199,7 @@ def lens_valid(cams: Cameras) -> Optional[Tensor]:
         d = cams.distortion[c].double()
         if bool(d[6] > 0.5):
             a = torch.linspace(0, 3.14, 4000, dtype=torch.float64)
-            radius = _theta_d(a, d.expand(len(a), -1))[0]
+            radius = fisheye_radius(a, d.expand(len(a), -1))[0]
         else:
             r = torch.linspace(0, 20, 4000, dtype=torch.float64)  # out to 87 degrees from the axis
             radius = distort(r, torch.zeros_like(r), d.expand(len(r), -1))[0]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .cameras import Cameras, lens, look_at, pixel_rays, project
+from .cameras import Cameras, fisheye_radius, lens, look_at, pixel_rays, project
 from .colmap import rotmat_to_qvec
 from .procedural import SOLIDS, Cylinder, _rot_z_x, _wave
 
@@ -144,9 +144,7 @@ def fisheye_cameras(n: int = 48, width: int = 96, height: int = 72) -> Cameras:
     left and right edges are FISHEYE_HALF_ANGLE from the axis, so each view sees much more than a pinhole."""
     ring = ring_cameras(n, width, height)
     row = torch.tensor(lens(**FISHEYE_LENS, fisheye=True), dtype=torch.float64)
-    theta = FISHEYE_HALF_ANGLE
-    t2 = theta * theta
-    theta_d = theta * (1 + t2 * (row[0] + t2 * (row[1] + t2 * (row[4] + t2 * row[5]))))
+    theta_d, _ = fisheye_radius(torch.tensor(FISHEYE_HALF_ANGLE, dtype=torch.float64), row)
     f = torch.full((n,), 0.5 * width / float(theta_d))
     return Cameras(ring.c2w, f, f.clone(), torch.full_like(f, width / 2), torch.full_like(f, height / 2), width, height,
                    row.float().expand(n, -1).clone())
