@@ -119,6 +119,7 @@ def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str, resolution:
     budget = f", time budget {t.time_budget:g} s" if t.time_budget else ""
     kp = scene.train.keypoints
     depth = f", depth loss {t.depth_loss:g} on {len(kp)} SfM keypoints" if t.depth_loss > 0 and kp is not None else ""
+    depth += ", camera poses refined" if t.pose_refine else ""
     return (f"automatic defaults for an {scene.kind} scene on {'cuda' if 'cuda' in path.name else 'cpu'} "
             f"({path.relative_to(project_root())}){resolution}: {enc}, MLP {m.depth}x{m.width}, grid {s.grid_resolution}^3"
             f"{' contracted' if scene.kind == 'unbounded' else ''}, {s.render_steps} steps per box diagonal, "

@@ -161,6 +161,15 @@ class TrainConfig:
     anneal_frequencies: float = 0.0
     """Coarse-to-fine: the Fourier features' frequencies fade in, lowest octave first, over this fraction
     of training (0: off; Fourier encodings only)."""
+    pose_refine: bool = False
+    """Learn a pose correction per training camera with the field (poses.py): for captured scenes, whose
+    SfM poses are slightly off; held-out views follow the training cameras' common motion."""
+    pose_start: float = 0.3
+    """Fraction of training before the pose corrections start to learn: while the field is still coarse
+    (and the frequencies fade in) its errors pushed the cameras 1-3 degrees astray (BENCHMARKS.md)."""
+    pose_lr: float = 3e-4
+    """Peak learning rate of the pose corrections (radians; translation in scene-box units), decayed with
+    train.lr (3e-4: best of 1e-4 / 3e-4 / 1e-3 on a 1-degree perturbation, BENCHMARKS.md)."""
     target_samples: int = 0
     """Samples per step the dynamic ray batch aims at; 0: by device (2^18 cuda, 2^15 cpu)."""
     init_rays: int = 1024
@@ -239,6 +248,8 @@ class RunConfig:
                "train.distortion_loss must be >= 0 and train.anneal_frequencies in [0, 1]")
         _check(_finite(t.depth_loss) and t.depth_loss >= 0 and _finite(t.depth_window) and 0 < t.depth_window < 1,
                f"train.depth_loss={t.depth_loss} must be >= 0 and train.depth_window={t.depth_window} in (0, 1)")
+        _check(_finite(t.pose_lr) and t.pose_lr > 0, f"train.pose_lr={t.pose_lr} must be a positive learning rate")
+        _check(0 <= t.pose_start < 1, f"train.pose_start={t.pose_start} must be a fraction of training in [0, 1)")
         _check(t.nan_policy in ("skip", "stop"), f"train.nan_policy={t.nan_policy!r} is unknown; use skip or stop")
         _check(t.init_rays >= 1 and t.max_rays >= t.init_rays, "train.init_rays must be >= 1 and <= train.max_rays")
         _check(t.checkpoint_every >= 1 and t.log_every >= 1, "train.checkpoint_every and train.log_every must be >= 1")

@@ -107,6 +107,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
     """Render every view of `split`, score it, write eval/ and metrics.json. Returns the metrics."""
     run_dir = Path(run_dir)
     e = cfg.eval
+    scene = model.posed(scene)  # with train.pose_refine: held-out cameras follow the refined training cameras
     device = model.field.aabb.device
     amp = backends.resolve_amp(cfg.train.amp, device)
     data = scene.splits.get(split)
@@ -194,6 +195,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
                             "mean code of the training images" if m.appearance_dim > 0 else None),
         "depth_supervision": (f"train.depth_loss {cfg.train.depth_loss:g} on SfM keypoints: "
                               f"{scene.meta.get('keypoints', '?')}" if cfg.train.depth_loss > 0 else None),
+        "pose_refinement": scene.meta.get("pose_refinement"),
         "seed": cfg.train.seed,
         "encoding_seed": m.encoding_seed,
         "steps": int(state["step"]),

@@ -79,7 +79,7 @@ def export_points(run_dir, out=None, *, downscale: float = 1.0, views: Optional[
         raise UserError("--downscale must be in (0, 1], --min-opacity in [0, 1), --max-points and --views >= 1")
     depth_kind = parse_depth(depth)
     cfg, model, state = load_run(run_dir, device)
-    scene = load_scene(cfg.scene, splits=("train",))
+    scene = model.posed(load_scene(cfg.scene, splits=("train",)))  # depth back-projected from the refined poses
     box = parse_bounds(bounds, default_bounds(model))
     train = scene.train
     idx = list(range(len(train)))

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from .config import RunConfig
 from .data.scene import SceneData
 from .fields import RadianceField
+from .poses import PoseRefinement, posed
 from .render import render_rays
 from .samplers import RaySampler
 
@@ -22,6 +23,8 @@ class NeRFModel(nn.Module):
         self.field = RadianceField(cfg.model, aabb, n_images, kind=kind)
         self.sampler = RaySampler(cfg.sampler, aabb, near, far, grid_levels, space=self.field.space)
         self.near, self.far = near, far
+        box_size = float((aabb[3:] - aabb[:3]).max())
+        self.poses = PoseRefinement(n_images, box_size) if cfg.train.pose_refine and n_images > 0 else None
 
     @classmethod
     def for_scene(cls, cfg: RunConfig, scene: SceneData) -> "NeRFModel":
@@ -33,6 +36,11 @@ class NeRFModel(nn.Module):
         """The model of a checkpoint's `scene` entry (Trainer.state)."""
         return cls(cfg, torch.tensor(geo["aabb"]), geo["near"], geo["far"], geo["grid_levels"],
                    n_images=geo.get("n_train_images", 0), kind=geo.get("kind", "object"))
+
+    def posed(self, scene: SceneData) -> SceneData:
+        """The scene with the cameras this model was trained with: refined training poses, and the other
+        splits moved along (poses.py); the scene itself when poses were not refined."""
+        return posed(scene, self.poses)
 
     def forward(self, rays_o: Tensor, rays_d: Tensor, background: Tensor, train: bool = False,
                 gen: Optional[torch.Generator] = None, amp: str = "off", image_index: Optional[Tensor] = None) -> dict:

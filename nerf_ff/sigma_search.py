@@ -217,7 +217,7 @@ def search_sigma(cfg: RunConfig, scene: SceneData, run_dir: str | Path, options:
             if summary is not None and summary["stopped"] in ("SIGINT", "SIGTERM"):
                 raise KeyboardInterrupt
             if summary is not None:
-                entry["val_psnr"] = validation_psnr(trainer, sub.splits["val"], sub.background,
+                entry["val_psnr"] = validation_psnr(trainer, trainer.model.posed(sub).splits["val"], sub.background,
                                                     opts.max_val_views, cfg.eval.chunk)
                 entry["train_psnr"] = summary["train_psnr"]
                 entry["steps"] = summary["steps"]

@@ -3,10 +3,11 @@
 Per step:
     1. draw `n_rays` random training pixels (uint8 images stay on the device, compact; masked-out
        pixels are dropped)
-    2. render them over a random background (RGBA / captured scenes) → rgb [n_rays, 3]
+    2. with train.pose_refine (from train.pose_start on), move each ray by its camera's learned pose
+       correction (poses.py); render them over a random background (RGBA / captured scenes) → rgb [n_rays, 3]
     3. MSE against the target composited over the same background (+ regularisers: distortion loss;
        with train.depth_loss, rays through SfM keypoints ride along and their weight is pulled to the
-       keypoint's depth); backward; Adam
+       keypoint's depth); backward; Adam (then the pose corrections' common motion is taken out)
     4. refresh the occupancy grid every `update_every` steps
     5. resize the ray batch so the next step processes about `target_samples` samples
 Checkpoints are written atomically every `checkpoint_every` steps, at the end, and on Ctrl-C or
@@ -87,8 +88,12 @@ class Trainer:
         # decay: a hash-table entry no ray touched has only the decay term as its gradient, and Adam
         # (eps 1e-15) normalises that into a full learning-rate step towards zero.
         enc = [p for p in self.model.field.pos_enc.parameters() if p.requires_grad]
-        rest = [p for p in self.model.parameters() if p.requires_grad and all(p is not q for q in enc)]
+        poses = [] if self.model.poses is None else [self.model.poses.delta]
+        rest = [p for p in self.model.parameters() if p.requires_grad and all(p is not q for q in enc + poses)]
         groups = [{"params": rest}] + ([{"params": enc, "weight_decay": 0.0}] if enc else [])
+        # Pose corrections: their own learning rate (a fixed ratio to the field's, so one schedule decays
+        # both) and no weight decay (the pose regulariser is in the loss).
+        groups += [{"params": poses, "weight_decay": 0.0, "lr_scale": t.pose_lr / t.lr}] if poses else []
         self.optimizer = torch.optim.Adam(groups, lr=t.lr, eps=t.eps, betas=(0.9, 0.99), weight_decay=t.weight_decay)
         self.gen = torch.Generator(device=self.device).manual_seed(t.seed)
         train = scene.train
@@ -215,8 +220,9 @@ class Trainer:
 
     def train_step(self) -> dict:
         t = self.cfg.train
+        lr = self.learning_rate()
         for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate()
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         self.model.train()
         field, sampler = self.model.field, self.model.sampler
         if t.anneal_frequencies > 0 and hasattr(field.pos_enc, "set_anneal"):
@@ -230,6 +236,11 @@ class Trainer:
             k_o, k_d, k_depth, k_img = self.keypoint_batch(n)
             rays_o, rays_d, img = torch.cat([rays_o, k_o]), torch.cat([rays_d, k_d]), torch.cat([img, k_img])
             bg = torch.cat([bg, bg.new_zeros(len(k_o), 3)])
+        poses = self.model.poses
+        if poses is not None and self.progress_fraction() < t.pose_start:
+            poses = None  # the field first learns the scene at the given poses (train.pose_start)
+        if poses is not None:  # each ray moves with its camera's learned pose correction
+            rays_o, rays_d = poses.rays(self.cameras.c2w, img, rays_o, rays_d)
         out = self.model(rays_o, rays_d, None if self.learned_background else bg, train=True, gen=self.gen,
                          amp=self.amp, image_index=img if self.cfg.model.appearance_dim > 0 else None)
         mse = torch.mean((out["rgb"][:n] - rgb_target) ** 2)
@@ -240,6 +251,8 @@ class Trainer:
             depth_term = depth_window_loss(out["weights"], out["t_starts"], out["t_ends"], out["ray_indices"], depth,
                                            t.depth_window, len(depth))
             loss = loss + t.depth_loss * depth_term
+        if poses is not None:
+            loss = loss + poses.regulariser()
         if t.distortion_loss > 0:
             ri = out["ray_indices"]
             s0 = sampler.spacing(rays_o, rays_d, out["t_starts"], ri)
@@ -256,6 +269,8 @@ class Trainer:
         ok = math.isfinite(loss_v) and math.isfinite(gnorm_v)
         if ok:
             self.optimizer.step()
+            if poses is not None:
+                poses.fix_gauge(self.cameras.c2w)
             self.bad_steps = 0
         else:
             self.optimizer.zero_grad(set_to_none=True)
@@ -277,6 +292,13 @@ class Trainer:
         norms = B.detach().norm(dim=1)
         return {"b_norm_mean": float(norms.mean()), "b_norm_max": float(norms.max())}
 
+    def _pose_stats(self) -> dict:
+        """Mean pose correction so far (degrees; % of the scene box) with train.pose_refine; {} otherwise."""
+        if self.model.poses is None:
+            return {}
+        s = self.model.poses.summary()
+        return {"pose_rot_deg": s["rotation_deg_mean"], "pose_move_pct": s["translation_pct_of_box_mean"]}
+
     @torch.no_grad()
     def _preview(self, log: TrainLog) -> float:
         """Render held-out view 0 at a longest side of 128 px; image to the log; returns its PSNR."""
@@ -284,7 +306,7 @@ class Trainer:
         from .metrics import psnr  # noqa: PLC0415
         from .render import eval_background, render_image  # noqa: PLC0415
 
-        test = self.scene.test
+        test = self.model.posed(self.scene).test  # held-out view 0 where the refined cameras put it
         cams = test.cameras[0]
         scale = min(1.0, PREVIEW_SIDE / max(cams.width, cams.height))
         small = cams.scaled(scale) if scale < 1 else cams
@@ -381,7 +403,7 @@ class Trainer:
                              "psnr": psnr, "n_rays": self.n_rays, "n_samples": info["n_samples"],
                              "occupied": round(self.model.sampler.occupied_fraction(), 4)}
                     self.history.append(entry)
-                    row = {**entry, "lr": self.learning_rate(), **self._b_stats(),
+                    row = {**entry, "lr": self.learning_rate(), **self._b_stats(), **self._pose_stats(),
                            **({"depth_loss": info["depth_loss"]} if "depth_loss" in info else {})}
                 if t.preview_every and self.step % t.preview_every == 0:
                     row = {**(row or {"step": self.step, "elapsed": round(self.elapsed, 3)}),

@@ -2,7 +2,8 @@
 
 Every `train.log_every` steps one row: step, elapsed training seconds, loss (EMA of the MSE) and its
 PSNR, learning rate, rays and samples of the step, occupied fraction of the grid, and for a learned
-B the mean and largest row norm |b_i| (its frequencies in cycles per box). Every `train.preview_every`
+B the mean and largest row norm |b_i| (its frequencies in cycles per box), with train.pose_refine the
+mean pose correction so far (`pose_rot_deg`, `pose_move_pct` of the scene box). Every `train.preview_every`
 steps (0: off) one held-out view is rendered at a reduced size: its PSNR goes into the row
 (`preview_psnr`) and the image to RUN_DIR/preview/step_NNNNNNN.png and TensorBoard.
 
@@ -23,7 +24,7 @@ import numpy as np
 from .errors import UserError
 
 COLUMNS = ("step", "elapsed", "loss", "psnr", "lr", "n_rays", "n_samples", "occupied", "b_norm_mean", "b_norm_max",
-           "preview_psnr", "depth_loss")
+           "preview_psnr", "depth_loss", "pose_rot_deg", "pose_move_pct")
 
 
 class TrainLog:

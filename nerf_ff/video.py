@@ -443,7 +443,7 @@ def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Opti
     if path not in PATHS and not path.lower().endswith(".json"):
         raise UserError(f"--path {path!r} is unknown; use {', '.join(PATHS)} or a camera path .json file")
     runs = load_runs([run_dir, *compare], device=device, labels=labels)
-    scene = load_scene(runs[0].cfg.scene, splits=("train", "test"))
+    scene = runs[0].model.posed(load_scene(runs[0].cfg.scene, splits=("train", "test")))  # refined cameras
     cams, file_fps, name = camera_path(scene, path, frames, res)
     if out is None:
         out = Path(run_dir) / "videos" / f"{name}{'-compare' if compare else ''}.mp4"

@@ -11,6 +11,8 @@
         OUT/fisheye_colmap   the same views as a COLMAP text model (an OPENCV_FISHEYE camera)
         OUT/transient_ngp    outdoor_ngp's views with passers-by painted into the training views, and masks
                              of them (mask_path); OUT/transient_nomask: the same images without the masks
+        OUT/noisy_ngp        outdoor_ngp with the training views' poses off by 1 degree and 0.03 units (1 % of
+                             the ring's radius), as structure from motion gets them wrong; held-out poses exact
 """
 
 import sys
@@ -23,6 +25,9 @@ from nerf_ff.data.outdoor import (add_transients, facing_cameras, fisheye_camera
 from nerf_ff.data.procedural import make_builtin_scene, write_blender_folder
 
 
+POSE_NOISE = (1.0, 0.03)  # degrees, world units: the noisy_ngp scene's pose errors
+
+
 def main(out: str) -> None:
     root = Path(out)
     t0 = time.perf_counter()
@@ -33,6 +38,7 @@ def main(out: str) -> None:
     busy, masks = add_transients(images)
     write_outdoor_scene(root / "transient_ngp", "ngp", images=busy, masks=masks)
     write_outdoor_scene(root / "transient_nomask", "ngp", images=busy)
+    write_outdoor_scene(root / "noisy_ngp", "ngp", images=images, pose_noise=POSE_NOISE)
     images = render_outdoor(facing_cameras())
     for layout in ("llff", "colmap"):
         write_outdoor_scene(root / f"facing_{layout}", layout, 24, images=images, rig="facing")
@@ -40,7 +46,7 @@ def main(out: str) -> None:
     for layout in ("ngp", "colmap"):
         write_outdoor_scene(root / f"fisheye_{layout}", layout, images=images, rig="fisheye")
     print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap, fisheye_ngp, fisheye_colmap, "
-          f"transient_ngp, transient_nomask "
+          f"transient_ngp, transient_nomask, noisy_ngp "
           f"in {time.perf_counter() - t0:.1f} s")
 
 

@@ -190,6 +190,23 @@ def add_transients(images: Tensor, every: int = 8, seed: int = 0) -> tuple[Tenso
     return images, masks
 
 
+def perturb_poses(c2w: Tensor, degrees: float, move: float, every: int = 8, seed: int = 0) -> Tensor:
+    """Poses as a mediocre SfM run reports them: every view except 0, every, 2 * every, ... (the held-out
+    ones, kept exact) turned by `degrees` about a random axis through its centre and moved by `move` (world
+    units) in a random direction. c2w [N, 3, 4] → a perturbed copy."""
+    gen = torch.Generator().manual_seed(seed)
+    out = c2w.clone()
+    for k in range(len(c2w)):
+        if k % every == 0:
+            continue
+        axis, shift = torch.randn(3, generator=gen, dtype=torch.float64), torch.randn(3, generator=gen, dtype=torch.float64)
+        w = axis / axis.norm() * math.radians(degrees)
+        skew = torch.tensor([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]], dtype=torch.float64)
+        out[k, :, :3] = (torch.linalg.matrix_exp(skew) @ c2w[k, :, :3].double()).to(c2w.dtype)
+        out[k, :, 3] = c2w[k, :, 3] + (shift / shift.norm() * move).to(c2w.dtype)
+    return out
+
+
 OBSERVATIONS_PER_VIEW = 300  # keypoints per image in the generated COLMAP model
 KEYPOINT_NOISE_PX = 0.3  # their localisation error (SfM reprojection errors are ~0.5 px)
 
@@ -211,12 +228,14 @@ def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) ->
 
 
 def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48, width: int = 96, height: int = 72,
-                        images: Tensor | None = None, rig: str = "ring", masks: Tensor | None = None) -> Path:
+                        images: Tensor | None = None, rig: str = "ring", masks: Tensor | None = None,
+                        pose_noise: tuple[float, float] | None = None) -> Path:
     """Write the scene seen by `rig` (ring: ring_cameras, facing: facing_cameras, fisheye: fisheye_cameras)
     as `layout`: ngp (images/ + transforms.json, aabb_scale 16; camera_model OPENCV_FISHEYE for the fisheye
     rig), colmap (images/ + sparse/0/{cameras,images,points3D}.txt; an OPENCV_FISHEYE camera) or llff
     (images/ + poses_bounds.npy; pinholes only). `images` reuses a render of the rig's cameras; `masks`
-    [N, H, W] bool (ngp only) are written as masks/*.png and each frame's mask_path where any is False."""
+    [N, H, W] bool (ngp only) are written as masks/*.png and each frame's mask_path where any is False;
+    `pose_noise` (degrees, world units; ngp only) writes the training views' poses perturbed (perturb_poses)."""
     import imageio.v3 as iio  # noqa: PLC0415
 
     if layout not in ("ngp", "colmap", "llff"):
@@ -233,7 +252,8 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
     fx = float(cams.fx[0])
     if layout == "ngp":
         frames = []
-        for k, (name, c2w) in enumerate(zip(names, cams.c2w.double())):
+        written = cams.c2w.double() if pose_noise is None else perturb_poses(cams.c2w.double(), *pose_noise)
+        for k, (name, c2w) in enumerate(zip(names, written)):
             m = torch.eye(4, dtype=torch.float64)
             m[:3] = c2w
             frames.append({"file_path": f"images/{name}", "transform_matrix": m.tolist()})

@@ -21,7 +21,7 @@ def open_run(run_dir, *, host: str = "127.0.0.1", port: int = 8080, device=None,
 
     import_viser()  # a missing extra fails before the run is loaded
     cfg, model, _ = load_run(run_dir, device)
-    scene = load_scene(cfg.scene, splits=("train",))
+    scene = model.posed(load_scene(cfg.scene, splits=("train",)))  # refined cameras, if any
     metrics_path = Path(run_dir) / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     return Viewer(model, cfg, scene, run_dir, metrics=metrics, host=host, port=port, full_side=full_side)
