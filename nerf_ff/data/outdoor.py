@@ -194,15 +194,16 @@ def perturb_poses(c2w: Tensor, degrees: float, move: float, every: int = 8, seed
     """Poses as a mediocre SfM run reports them: every view except 0, every, 2 * every, ... (the held-out
     ones, kept exact) turned by `degrees` about a random axis through its centre and moved by `move` (world
     units) in a random direction. c2w [N, 3, 4] → a perturbed copy."""
+    from ..poses import _rotations  # noqa: PLC0415 (poses imports data: no cycle at import time)
+
     gen = torch.Generator().manual_seed(seed)
     out = c2w.clone()
     for k in range(len(c2w)):
         if k % every == 0:
             continue
         axis, shift = torch.randn(3, generator=gen, dtype=torch.float64), torch.randn(3, generator=gen, dtype=torch.float64)
-        w = axis / axis.norm() * math.radians(degrees)
-        skew = torch.tensor([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]], dtype=torch.float64)
-        out[k, :, :3] = (torch.linalg.matrix_exp(skew) @ c2w[k, :, :3].double()).to(c2w.dtype)
+        turn = _rotations((axis / axis.norm() * math.radians(degrees))[None])[0]
+        out[k, :, :3] = (turn @ c2w[k, :, :3].double()).to(c2w.dtype)
         out[k, :, 3] = c2w[k, :, 3] + (shift / shift.norm() * move).to(c2w.dtype)
     return out
 
