@@ -167,10 +167,13 @@ def cmd_eval(args) -> int:
         cfg.eval.lpips_net = args.lpips
     if args.max_views is not None:
         cfg.eval.max_views = args.max_views
+    if args.align is not None:
+        cfg.eval.align_steps = args.align
+        cfg.validate()
     scene = load_scene(cfg.scene)
     metrics = evaluate(args.run_dir, scene, cfg, model, state, split=args.split, progress=not args.quiet)
     print(json.dumps({k: metrics[k] for k in ("scene", "encoding", "sigma", "n_views", "psnr", "ssim", "lpips",
-                                              "lpips_net", "lpips_note") if metrics.get(k) is not None or k == "lpips"}))
+                                              "lpips_net", "lpips_note", "aligned") if metrics.get(k) is not None or k == "lpips"}))
     return 0
 
 
@@ -347,6 +350,8 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test")
     e.add_argument("--lpips", choices=["alex", "vgg", "none"], help="LPIPS network (default: the run's config)")
     e.add_argument("--max-views", dest="max_views", type=int, help="evaluate at most N evenly spaced views")
+    e.add_argument("--align", type=int, nargs="?", const=200, metavar="STEPS",
+                   help="also score each view at its camera pose fitted to the field (STEPS per view, default 200)")
     e.add_argument("--device", help="auto | cpu | cuda")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)

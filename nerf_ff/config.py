@@ -207,6 +207,11 @@ class EvalConfig:
     max_views: int = 0
     """Evaluate at most this many test views (evenly spaced); 0: all."""
     save_images: bool = True
+    align_steps: int = 0
+    """Test-time camera alignment (align.py): fit each evaluated view's pose to the trained field with this
+    many steps, then score it again (metrics.json `aligned`, beside the given-pose figures); 0: off."""
+    align_rays: int = 1024
+    """Random pixels per alignment step."""
 
 
 @dataclass
@@ -265,6 +270,8 @@ class RunConfig:
                f"scene.aabb={sc.aabb} must be [xmin, ymin, zmin, xmax, ymax, zmax] with min < max")
         _check(e.lpips_net in ("alex", "vgg", "none"), f"eval.lpips_net={e.lpips_net!r} is unknown; use alex, vgg or none")
         _check(e.chunk >= 1, "eval.chunk must be >= 1")
+        _check(e.align_steps >= 0 and e.align_rays >= 1,
+               f"eval.align_steps={e.align_steps} must be >= 0 (0: off, e.g. 200) and eval.align_rays >= 1")
         return self
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import __version__, backends
+from .align import align_camera, aligned_summary
 from .checkpoint import load_checkpoint
 from .config import RunConfig, load_yaml, project_root
 from .data.scene import SceneData
@@ -136,6 +137,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         bar = tqdm(views, desc=f"eval {split}", unit="view", dynamic_ncols=True)
         iterator = bar
     t_render = 0.0
+    box_size = float((scene.aabb[3:] - scene.aabb[:3]).max())
     contracted = model.field.space.contracted
     pred_bg = eval_background(model.field, background.to(device), opaque=not data.has_alpha)
     for i in iterator:
@@ -156,6 +158,16 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
                "depth_median": float(out["depth"][opaque].median()) if bool(opaque.any()) else None}
         if lpips_model is not None:
             row["lpips"] = float(lpips_model(pred.to(device), gt.to(device)))
+        if e.align_steps:  # the same view again at the camera pose that fits the field best (align.py)
+            fitted, moved = align_camera(model.field, model.sampler, data.cameras, i, gt, used, pred_bg, e.align_steps,
+                                         e.align_rays, box_size, seed=cfg.train.seed + i, amp=amp)
+            pred_a = render_image(model.field, model.sampler, fitted, 0, pred_bg, chunk=e.chunk, amp=amp)["rgb"]
+            gt_a = gt if used is None else torch.where(used[..., None], gt, pred_a)
+            row.update({"psnr_aligned": psnr(pred_a, gt_a, used), "ssim_aligned": ssim(pred_a, gt_a), **moved})
+            if lpips_model is not None:
+                row["lpips_aligned"] = float(lpips_model(pred_a.to(device), gt_a.to(device)))
+            if e.save_images:
+                iio.imwrite(out_dir / f"{i:03d}_aligned.png", to_u8(pred_a))
         rows.append(row)
         if e.save_images:  # RGB, depth as a picture (fog shows there) and as numbers (float16, world units)
             iio.imwrite(out_dir / f"{i:03d}.png", to_u8(pred))
@@ -196,6 +208,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "depth_supervision": (f"train.depth_loss {cfg.train.depth_loss:g} on SfM keypoints: "
                               f"{scene.meta.get('keypoints', '?')}" if cfg.train.depth_loss > 0 else None),
         "pose_refinement": scene.meta.get("pose_refinement"),
+        "aligned": aligned_summary(rows, e.align_steps, e.align_rays) if e.align_steps else None,
         "seed": cfg.train.seed,
         "encoding_seed": m.encoding_seed,
         "steps": int(state["step"]),

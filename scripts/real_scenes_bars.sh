@@ -2,6 +2,7 @@
 # The CPU bars of the real-scenes work (BENCHMARKS.md, "Real scenes"): every run with no preset, so the
 # automatic defaults (configs/auto/) are what is measured. Needs ../shared/datasets (fox, lego).
 #   scripts/real_scenes_bars.sh [OUT]     (about 40 minutes on 2 cores; logs and runs under OUT)
+#   BARS="fox fox_refine align" scripts/real_scenes_bars.sh [OUT]     (named stages; align: eval --align of every run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/nerf_ff_bars}
@@ -34,5 +35,11 @@ for name in ${BARS:-fox object outdoor_ngp outdoor_colmap facing_llff facing_col
     noisy_ngp) run noisy_ngp "$OUT/scenes/noisy_ngp" --time-budget 300 ;;
     noisy_refine) run noisy_refine "$OUT/scenes/noisy_ngp" --time-budget 300 --set train.pose_refine=true ;;
     outdoor_refine) run outdoor_refine "$OUT/scenes/outdoor_ngp" --time-budget 300 --set train.pose_refine=true ;;
+    align)  # every finished run evaluated again with test-time camera alignment (eval --align)
+      for run in "$OUT"/*/metrics.json; do
+        dir=$(dirname "$run"); [ -f "$dir/checkpoint.pt" ] || continue
+        "$NERF_FF" eval "$dir" --align --quiet > "$dir.align.log" 2>&1
+        echo "$(basename "$dir") aligned: $(tail -1 "$dir.align.log")"
+      done ;;
   esac
 done

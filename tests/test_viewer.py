@@ -145,13 +145,14 @@ def test_headless_chromium_shows_the_scene(viewer):
 
 
 def test_viewer_follows_a_training_run_and_pauses_it(tmp_path):
+    """...and shows the training cameras where train.pose_refine has moved them."""
     pytest.importorskip("viser", reason="the viewer is an optional extra (pip install -e .[viewer])")
     from browser import free_port
 
     from nerf_ff.viewer.server import Viewer
 
     d = json.loads(json.dumps(TINY_RUN))
-    d["train"].update(steps=400, log_every=5)
+    d["train"].update(steps=400, log_every=5, pose_refine=True, pose_start=0.0, pose_lr=1e-2)
     cfg = RunConfig.from_dict(d).validate()
     scene = load_scene(cfg.scene)
     trainer = Trainer(cfg, scene, tmp_path, progress=False)
@@ -176,6 +177,14 @@ def test_viewer_follows_a_training_run_and_pauses_it(tmp_path):
         time.sleep(1.2)
         steps, psnr = viewer.curve.data
         assert len(steps) >= 2 and steps[-1] == 400 and np.isfinite(psnr).all()  # the training curve
+        # the frustums stand where the refined cameras are, not at the given poses
+        assert "cameras moved" in viewer.status.content
+        with torch.no_grad():
+            refined = trainer.model.poses.refined_c2w(scene.train.cameras.c2w).double().numpy()
+        i, handle = next(iter(viewer._frustums.items()))
+        given_pos = c2w_to_viser(scene.train.cameras.c2w[i].double().numpy())[1]
+        assert np.allclose(handle.position, c2w_to_viser(refined[i])[1], atol=1e-5)
+        assert np.abs(np.asarray(handle.position) - given_pos).max() > 1e-5
     finally:
         trainer.gate.resume()
         thread.join(120)

@@ -1,11 +1,11 @@
 """The web viewer (viser): `nerf-ff view RUN_DIR` and `nerf-ff train ... --viewer`.
 
-What it shows: the training cameras as frustums with their images; the field rendered from the
-browser's camera (render_loop.py: small while moving, full size at rest); an output toggle (rgb,
-depth, opacity); the run's encoding, σ and metrics; while training, the step, a training curve and
-pause / resume. Camera paths: keyframes placed from the browser's camera, previewed, saved as a
-keyframe file that `nerf-ff render --path FILE` renders unchanged (the preview renders the frames
-exactly as `nerf-ff render` will, from the same file).
+What it shows: the training cameras as frustums with their images (where train.pose_refine has moved
+them, live while it trains); the field rendered from the browser's camera (render_loop.py: small while
+moving, full size at rest); an output toggle (rgb, depth, opacity); the run's encoding, σ and metrics;
+while training, the step, a training curve and pause / resume. Camera paths: keyframes placed from the
+browser's camera, previewed, saved as a keyframe file that `nerf-ff render --path FILE` renders
+unchanged (the preview renders the frames exactly as `nerf-ff render` will, from the same file).
 """
 
 from __future__ import annotations
@@ -93,12 +93,27 @@ class Viewer:
         cams = train.cameras
         fov, aspect = fov_y(cams), cams.width / cams.height
         self._train_frame = self.server.scene.add_frame("/train", show_axes=False)  # parent: one visibility switch
+        self._frustums = {}  # training image index → handle (moved while train.pose_refine trains the poses)
         for i in idx:
             wxyz, pos = c2w_to_viser(cams.c2w[i].double().numpy())
-            self.server.scene.add_camera_frustum(f"/train/{i:04d}", fov=fov, aspect=aspect, scale=0.06 * self.extent,
-                                                 image=_thumb(train.images[i], self.scene.background), wxyz=wxyz,
-                                                 position=pos, color=(90, 90, 90), thickness=1.5,
-                                                 thickness_units="screen")
+            self._frustums[int(i)] = self.server.scene.add_camera_frustum(
+                f"/train/{i:04d}", fov=fov, aspect=aspect, scale=0.06 * self.extent,
+                image=_thumb(train.images[i], self.scene.background), wxyz=wxyz, position=pos, color=(90, 90, 90),
+                thickness=1.5, thickness_units="screen")
+
+    def _move_frustums(self) -> Optional[str]:
+        """While train.pose_refine trains: put the frustums at the refined poses. Returns how far the
+        cameras have moved (for the status line), None without pose refinement."""
+        poses = self.trainer.model.poses
+        if poses is None:
+            return None
+        with torch.no_grad():
+            given = self.scene.train.cameras.c2w.to(poses.delta.device)
+            c2w = poses.refined_c2w(given).double().cpu().numpy()
+            moved = poses.summary()
+        for i, handle in self._frustums.items():
+            handle.wxyz, handle.position = c2w_to_viser(c2w[i])
+        return f"cameras moved {moved['rotation_deg_mean']:.2f}°, {moved['translation_pct_of_box_mean']:.2f} % of the box"
 
     def _add_gui(self) -> None:
         gui = self.server.gui
@@ -185,6 +200,8 @@ class Viewer:
             hist = list(t.history)
             state = "paused" if t.gate is not None and t.gate.paused else "training"
             last = f", train PSNR {hist[-1]['psnr']:.2f} dB" if hist else ""
+            moved = self._move_frustums()
+            last += f"; {moved}" if moved else ""
             self.status.content = f"{state}: step **{t.step}** / {t.cfg.train.steps}, {t.elapsed:.0f} s{last}"
             if len(hist) >= 2:
                 self.curve.data = (np.array([h["step"] for h in hist], np.float64),
