@@ -29,7 +29,7 @@ from .report_cost import plot_quality_vs_cost, plot_training_curves, pyplot
 REPORT_DIR = "report"
 ORDER = ("none", "basic", "posenc", "hashgrid", "gaussian", "learned")
 CSV_FIELDS = ("scene", "encoding", "sigma", "sigma_world", "n_features", "width", "seed", "steps", "train_seconds",
-              "psnr", "ssim", "lpips", "params", "train_samples_per_s", "render_ms", "render_samples_per_ray",
+              "psnr", "ssim", "lpips", "psnr_aligned", "params", "train_samples_per_s", "render_ms", "render_samples_per_ray",
               "peak_mem_mb", "status",
               "lpips_net", "n_views", "resolution", "wall_seconds", "cpu_seconds", "node", "run", "error")
 COST_FIELDS = ("params", "train_samples_per_s", "render_ms", "render_samples_per_ray", "peak_mem_mb")
@@ -54,7 +54,8 @@ def _row_from_metrics(m: dict, run: Path) -> dict:
             "scene": m.get("scene"), "encoding": m.get("encoding"), "sigma": m.get("sigma"),
             "sigma_world": _sigma_world(m.get("sigma"), m.get("box_size")), "seed": m.get("seed"),
             "steps": m.get("steps"), "train_seconds": m.get("train_seconds"), "psnr": m.get("psnr"),
-            "ssim": m.get("ssim"), "lpips": m.get("lpips"), "status": "done", "lpips_net": m.get("lpips_net"),
+            "ssim": m.get("ssim"), "lpips": m.get("lpips"), "psnr_aligned": (m.get("aligned") or {}).get("psnr"),
+            "status": "done", "lpips_net": m.get("lpips_net"),
             "n_views": m.get("n_views"), "resolution": "x".join(str(v) for v in m.get("resolution") or []),
             "run": str(run), "error": None, "_metrics": m, "_dir": run}
 
@@ -82,7 +83,7 @@ def collect(root: str | Path) -> list[dict]:
             rows.append({"n_features": r.get("n_features"), "width": r.get("width"),
                          "scene": r["scene"], "encoding": r["encoding"], "sigma": r["sigma"], "sigma_world": None,
                          "seed": r["seed"], "steps": None, "train_seconds": None, "psnr": None, "ssim": None,
-                         "lpips": None, "status": r["status"], "lpips_net": None, "n_views": None,
+                         "lpips": None, "psnr_aligned": None, "status": r["status"], "lpips_net": None, "n_views": None,
                          "resolution": None, "run": str(d), "error": r.get("error"), "_metrics": None, "_dir": d,
                          **timing})
     else:
@@ -139,7 +140,7 @@ def aggregate(rows: list[dict]) -> dict:
                  "n_features": n_features, "width": width,
                  "n_runs": len(rs), "n_done": len(done), "seeds": [r["seed"] for r in done],
                  "not_done": [(r["seed"], r["status"], r["error"]) for r in rs if r["status"] != "done"]}
-            for key in ("psnr", "ssim", "lpips", "train_seconds", "steps") + COST_FIELDS:
+            for key in ("psnr", "ssim", "lpips", "psnr_aligned", "train_seconds", "steps") + COST_FIELDS:
                 g[key], g[key + "_std"] = _stats([r.get(key) for r in done])
             out[scene].append(g)
         _mark_variants(out[scene])
@@ -210,15 +211,18 @@ def markdown(rows: list[dict], agg: dict) -> str:
         facts = (f"{ctx['n_views']} {ctx['split'] or 'test'} views at {res}, evaluation background "
                  f"{ctx['background']}, {lp}; sampler {ctx['sampler']}; scene box "
                  f"{'x'.join(f'{b:g}' for b in box)} world units." if box else "No finished runs yet.")
+        scored = (("psnr", 2), ("ssim", 4), ("lpips", 4))
+        aligned = any(g["psnr_aligned"] is not None for g in groups)  # runs evaluated with eval --align
+        scored += (("psnr_aligned", 2),) if aligned else ()
         lines += [f"## {scene}", "", facts, "",
                   "| encoding | σ (box) | σ (world) | seeds | steps | train s | PSNR ↑ | SSIM ↑ | LPIPS ↓ "
-                  "| params | render ms | samples/ray |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  + ("| PSNR aligned ↑ " if aligned else "") + "| params | render ms | samples/ray |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if aligned else "")]
         best = {k: (max if k != "lpips" else min)([g[k] for g in groups if g[k] is not None], default=None)
-                for k in ("psnr", "ssim", "lpips")}
+                for k, _ in scored}
         for g in groups:
             cells = []
-            for key, digits in (("psnr", 2), ("ssim", 4), ("lpips", 4)):
+            for key, digits in scored:
                 s = _fmt(g[key], g[key + "_std"], digits)
                 cells.append(f"**{s}**" if g[key] is not None and g[key] == best[key] else s)
             sigma = "" if g["sigma"] is None else f"{g['sigma']:g}"

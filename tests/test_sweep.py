@@ -286,10 +286,14 @@ def test_report_only_on_a_folder_without_manifest(tmp_path, tiny_run):
     shutil.copytree(tiny_run, run)
     cfg, model, state = load_run(run)
     cfg.eval.max_views = 2
-    evaluate(run, load_scene(cfg.scene), cfg, model, state, progress=False)
+    cfg.eval.align_steps = 5  # evaluated with eval --align: the aligned PSNR gets a column of its own
+    m = evaluate(run, load_scene(cfg.scene), cfg, model, state, progress=False)
     summary = write_report(tmp_path / "sweep")
     assert summary["n_done"] == 1 and summary["best"]["builtin"]["gaussian"]["sigma"] == 4.0
     assert summary["contact_sheets"] and summary["plots"]
+    assert "PSNR aligned" in summary["markdown"].read_text()
+    with open(summary["csv"]) as f:
+        assert float(next(csv.DictReader(f))["psnr_aligned"]) == pytest.approx(m["aligned"]["psnr"])
 
 
 def test_features_and_widths_are_axes(tmp_path):
