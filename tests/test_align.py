@@ -24,7 +24,8 @@ def _angle_deg(a, b):
     return math.degrees(float(_log_rotations(a[:, :, :3].transpose(1, 2) @ b[:, :, :3]).norm()))
 
 
-def test_alignment_brings_a_turned_camera_back_and_leaves_the_field_alone(tiny_run):
+@pytest.mark.parametrize("masked", [False, True])
+def test_alignment_brings_a_turned_camera_back_and_leaves_the_field_alone(tiny_run, masked):
     cfg, model, _ = load_run(tiny_run)
     scene = load_scene(cfg.scene)
     data = scene.splits["test"]
@@ -37,10 +38,15 @@ def test_alignment_brings_a_turned_camera_back_and_leaves_the_field_alone(tiny_r
     turned = dataclasses.replace(cams, c2w=c2w)
     box = float((scene.aabb[3:] - scene.aabb[:3]).max())
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    fitted, moved = align_camera(model.field, model.sampler, turned, 0, target, None, bg, steps=150, n_rays=256,
+    used = None
+    if masked:  # masked-out pixels hold nonsense: the fit must not look at them
+        used = torch.zeros(target.shape[:2], dtype=torch.bool)
+        used[:, target.shape[1] // 3:] = True
+        target = torch.where(used[..., None], target, torch.rand(target.shape, generator=torch.Generator().manual_seed(0)))
+    fitted, moved = align_camera(model.field, model.sampler, turned, 0, target, used, bg, steps=150, n_rays=256,
                                  box_size=box)
     assert _angle_deg(fitted.c2w, cams.c2w) < 0.5 * _angle_deg(turned.c2w, cams.c2w)
-    score = lambda c: psnr(render_image(model.field, model.sampler, c, 0, bg)["rgb"], target)  # noqa: E731
+    score = lambda c: psnr(render_image(model.field, model.sampler, c, 0, bg)["rgb"], target, used)  # noqa: E731
     assert score(fitted) > score(turned) + 3
     assert moved["align_rot_deg"] > 0.5
     # frozen: no weight changed and none collected a gradient
