@@ -9,6 +9,10 @@ and nerfstudio's camera optimiser report for refined runs, where the held-out ca
 the training cameras' corrections. The given-pose metrics stay the primary figures: aligned ones are
 reported beside them, never in their place (the fit sees the test image; it moves 6 numbers per view,
 not the field).
+
+With per-image appearance codes (model.appearance_dim) the view's code is fitted too, as NeRF-W
+(Martin-Brualla et al. 2021) evaluates: from the left half of the image only, and the aligned view is
+scored on its right half, so the code cannot copy what it is scored on.
 """
 
 from __future__ import annotations
@@ -26,14 +30,22 @@ from .samplers import RaySampler
 
 LR = 2e-3  # Adam steps on (radians, box fractions): ~0.1 degree and 0.2 % of the box per step at first
 LR_FINAL = 2e-5  # decayed exponentially: the last steps settle instead of jittering around the optimum
+CODE_LR = 1e-2  # the appearance code's rate (decayed alike): codes are O(0.1) numbers, poses O(0.01)
+
+
+def left_half(width: int, cols: Tensor) -> Tensor:
+    """Pixels whose column `cols` lies in the left half of the image: where an appearance code is fitted;
+    the right half is where the aligned view is scored."""
+    return cols < width // 2
 
 
 def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index: int, gt: Tensor,
                  used: Optional[Tensor], background: Optional[Tensor], steps: int, n_rays: int,
-                 box_size: float, seed: int = 0, amp: str = "off") -> tuple[Cameras, dict]:
+                 box_size: float, seed: int = 0, amp: str = "off") -> tuple[Cameras, dict, Optional[Tensor]]:
     """Fit camera `index` of `cams` to the image gt [H, W, 3] (float, on the evaluation background; only
     pixels where `used` [H, W] is true) against the frozen field: `steps` Adam steps on `n_rays` random
-    pixels each. Returns that camera alone with the fitted pose, and how far it moved (degrees, % of the box)."""
+    pixels each. Returns that camera alone with the fitted pose, how far it moved (degrees, % of the box),
+    and the view's appearance code [appearance_dim] fitted on the left half (None without codes)."""
     device = field.aabb.device
     cam = cams[index].to(device)
     H, W = cam.height, cam.width
@@ -41,6 +53,10 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
     target = gt.reshape(-1, 3)
     corr = PoseRefinement(1, box_size).to(device)
     opt = torch.optim.Adam([corr.delta], lr=LR)
+    code = None
+    if field.appearance is not None:  # starts as the code every novel view gets: the training images' mean
+        code = torch.nn.Parameter(field.appearance.weight.detach().mean(0).clone())
+        opt.add_param_group({"params": [code], "lr": CODE_LR})
     decay = (LR_FINAL / LR) ** (1 / max(1, steps - 1))
     gen = torch.Generator().manual_seed(seed)
     zeros = torch.zeros(min(n_rays, len(pool)), dtype=torch.long, device=device)
@@ -49,10 +65,15 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
         pix = pool[torch.randint(len(pool), (len(zeros),), generator=gen)]
         o, d = pixel_rays(cam, zeros, (pix % W).to(device), (pix // W).to(device))
         o, d = corr.rays(cam.c2w, zeros, o, d)
-        out = render_rays(field, sampler, o, d, bg, train=False, amp=amp)
+        codes = None
+        if code is not None:  # the code learns from the left half only; the pose from every pixel
+            codes = torch.where(left_half(W, pix % W).to(device)[:, None], code, code.detach())
+        out = render_rays(field, sampler, o, d, bg, train=False, amp=amp, codes=codes)
         loss = torch.nn.functional.mse_loss(out["rgb"], target[pix].to(device))
-        # only the pose's gradient: the field is frozen (its weights' gradients are never computed)
-        (corr.delta.grad,) = torch.autograd.grad(loss, [corr.delta])
+        # only the view's own gradients: the field is frozen (its weights' gradients are never computed)
+        params = [corr.delta] + ([code] if code is not None else [])
+        for p, g in zip(params, torch.autograd.grad(loss, params)):
+            p.grad = g
         opt.step()
         for group in opt.param_groups:
             group["lr"] *= decay
@@ -61,10 +82,11 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
         moved = corr.summary()
     fitted = Cameras(c2w.cpu(), cam.fx.cpu(), cam.fy.cpu(), cam.cx.cpu(), cam.cy.cpu(), W, H,
                      None if cam.distortion is None else cam.distortion.cpu())
-    return fitted, {"align_rot_deg": moved["rotation_deg_mean"], "align_move_pct": moved["translation_pct_of_box_mean"]}
+    return (fitted, {"align_rot_deg": moved["rotation_deg_mean"], "align_move_pct": moved["translation_pct_of_box_mean"]},
+            None if code is None else code.detach())
 
 
-def aligned_summary(rows: list[dict], steps: int, n_rays: int) -> dict:
+def aligned_summary(rows: list[dict], steps: int, n_rays: int, appearance: bool) -> dict:
     """metrics.json's `aligned` block: the means of the per-view aligned scores and corrections."""
     mean = lambda k: float(sum(r[k] for r in rows) / len(rows)) if rows and k in rows[0] else None  # noqa: E731
     return {"psnr": mean("psnr_aligned"), "ssim": mean("ssim_aligned"),
@@ -72,5 +94,6 @@ def aligned_summary(rows: list[dict], steps: int, n_rays: int) -> dict:
             "translation_pct_of_box_mean": mean("align_move_pct"), "steps": steps, "rays": n_rays,
             "note": (f"each view's camera fitted to the frozen field ({steps} Adam steps of {n_rays} rays on its own "
                      "image) before scoring, as BARF reports refined runs; the top-level psnr / ssim / lpips are at "
-                     "the given poses")}
+                     "the given poses" + ("; each view's appearance code fitted on the left half of its image, "
+                                          "aligned scores over the right half (NeRF-W)" if appearance else ""))}
 

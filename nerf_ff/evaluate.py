@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import __version__, backends
-from .align import align_camera, aligned_summary
+from .align import align_camera, aligned_summary, left_half
 from .checkpoint import load_checkpoint
 from .config import RunConfig, load_yaml, project_root
 from .data.scene import SceneData
@@ -159,13 +159,17 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         if lpips_model is not None:
             row["lpips"] = float(lpips_model(pred.to(device), gt.to(device)))
         if e.align_steps:  # the same view again at the camera pose that fits the field best (align.py)
-            fitted, moved = align_camera(model.field, model.sampler, data.cameras, i, gt, used, pred_bg, e.align_steps,
-                                         e.align_rays, box_size, seed=cfg.train.seed + i, amp=amp)
-            pred_a = render_image(model.field, model.sampler, fitted, 0, pred_bg, chunk=e.chunk, amp=amp)["rgb"]
-            gt_a = gt if used is None else torch.where(used[..., None], gt, pred_a)
-            row.update({"psnr_aligned": psnr(pred_a, gt_a, used), "ssim_aligned": ssim(pred_a, gt_a), **moved})
+            fitted, moved, code = align_camera(model.field, model.sampler, data.cameras, i, gt, used, pred_bg,
+                                               e.align_steps, e.align_rays, box_size, seed=cfg.train.seed + i, amp=amp)
+            pred_a = render_image(model.field, model.sampler, fitted, 0, pred_bg, chunk=e.chunk, amp=amp, code=code)["rgb"]
+            pa, ga, scored = pred_a, gt, used
+            if code is not None:  # the code saw the left half: the right half is scored
+                right = ~left_half(gt.shape[1], torch.arange(gt.shape[1]))
+                pa, ga, scored = pa[:, right], ga[:, right], None if used is None else used[:, right]
+            ga = ga if scored is None else torch.where(scored[..., None], ga, pa)
+            row.update({"psnr_aligned": psnr(pa, ga, scored), "ssim_aligned": ssim(pa, ga), **moved})
             if lpips_model is not None:
-                row["lpips_aligned"] = float(lpips_model(pred_a.to(device), gt_a.to(device)))
+                row["lpips_aligned"] = float(lpips_model(pa.to(device), ga.to(device)))
             if e.save_images:
                 iio.imwrite(out_dir / f"{i:03d}_aligned.png", to_u8(pred_a))
         rows.append(row)
@@ -208,7 +212,8 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "depth_supervision": (f"train.depth_loss {cfg.train.depth_loss:g} on SfM keypoints: "
                               f"{scene.meta.get('keypoints', '?')}" if cfg.train.depth_loss > 0 else None),
         "pose_refinement": scene.meta.get("pose_refinement"),
-        "aligned": aligned_summary(rows, e.align_steps, e.align_rays) if e.align_steps else None,
+        "aligned": (aligned_summary(rows, e.align_steps, e.align_rays, model.field.appearance is not None)
+                    if e.align_steps else None),
         "seed": cfg.train.seed,
         "encoding_seed": m.encoding_seed,
         "steps": int(state["step"]),

@@ -41,10 +41,11 @@ def _sliced(fn, max_samples: int, *inputs: Tensor):
 
 def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_d: Tensor,
                 background: Optional[Tensor], train: bool = False, gen: Optional[torch.Generator] = None,
-                amp: str = "off", max_samples: Optional[int] = None, image_index: Optional[Tensor] = None) -> dict:
+                amp: str = "off", max_samples: Optional[int] = None, image_index: Optional[Tensor] = None,
+                codes: Optional[Tensor] = None) -> dict:
     """Volume-render a batch of rays. rays_o, rays_d: [R, 3]; background: [3] or [R, 3], or None for the
     field's learned background; image_index [R]: the training image of each ray (appearance codes), None
-    for novel cameras.
+    for novel cameras; codes [R, appearance_dim]: appearance codes of the rays instead (align.py).
 
     Field calls without autograd (the sampler's density pass; everything at inference) are made in
     slices of `max_samples`, so memory is bounded however many samples a chunk of rays produces.
@@ -68,6 +69,9 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
     with ctx:
         if image_index is not None:
             rgbs, sigmas = field(x, rays_d[ray_indices], image_index[ray_indices])  # [S, 3], [S]
+        elif codes is not None:
+            rgbs, sigmas = _sliced(lambda a, b, c: field(a, b, code=c), max_samples, x, rays_d[ray_indices],
+                                   codes[ray_indices])
         elif torch.is_grad_enabled():
             rgbs, sigmas = field(x, rays_d[ray_indices])
         else:
@@ -93,12 +97,13 @@ def eval_background(field: RadianceField, scene_background: Tensor, opaque: bool
 def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index: int,
                  background: Optional[Tensor], chunk: int = 8192, amp: str = "off",
                  max_samples: Optional[int] = None, cancel: Optional[Callable[[], bool]] = None,
-                 depth: str = "median") -> Optional[dict]:
+                 depth: str = "median", code: Optional[Tensor] = None) -> Optional[dict]:
     """Render camera `index` in chunks of rays: rgb [H,W,3], depth [H,W], opacity [H,W] (on the CPU).
     background: [3], or None for the field's learned background. `cancel` is asked between chunks;
     when it answers True the render stops and None is returned (the viewer, when the camera moves).
     `depth`: "median" (where half a ray's weight is reached: the surface, also where fainter layers lie
-    behind it) or "expected" (the weighted mean distance, which such layers pull back).
+    behind it) or "expected" (the weighted mean distance, which such layers pull back). `code`
+    [appearance_dim]: the appearance code of the view (align.py), else the training images' mean.
 
     Memory is bounded by `chunk` (rays in flight), not by the image size: rays are generated per
     chunk and each chunk's output is moved to the CPU before the next one is rendered."""
@@ -117,7 +122,8 @@ def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index
         idx = torch.full_like(pix, index)
         rays_o, rays_d = pixel_rays(cams_dev, idx, pix % W, pix // W)
         out = render_rays(field, sampler, rays_o, rays_d, None if background is None else background.to(device),
-                          train=False, amp=amp, max_samples=max_samples)
+                          train=False, amp=amp, max_samples=max_samples,
+                          codes=None if code is None else code.to(device).expand(pix.numel(), -1))
         end = start + pix.numel()
         rgb[start:end] = out["rgb"].clamp(0, 1).cpu()
         if depth == "median":

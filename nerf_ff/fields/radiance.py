@@ -105,9 +105,11 @@ class RadianceField(nn.Module):
         raw = self._trunk(x)
         return trunc_exp(raw[:, 0].float())
 
-    def forward(self, x: Tensor, d: Tensor, image_index: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, d: Tensor, image_index: Optional[Tensor] = None,
+                code: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         """x [N,3] positions, d [N,3] unit directions, image_index [N] (training image of each sample,
-        or None for other cameras) → rgb [N,3] in (0,1), sigma [N]."""
+        or None for other cameras), code [N, appearance_dim] (an appearance code fitted to a held-out
+        view, align.py; else the mean code) → rgb [N,3] in (0,1), sigma [N]."""
         raw = self._trunk(x)
         sigma = trunc_exp(raw[:, 0].float())
         h = raw[:, 1:]
@@ -115,10 +117,10 @@ class RadianceField(nn.Module):
             de = self.dir_enc(d) if isinstance(self.dir_enc, SphericalHarmonics) else self.dir_enc((d + 1) / 2)
             h = torch.cat([h, de.to(h.dtype)], dim=-1)
         if self.appearance is not None:
-            if image_index is None:
-                code = self.appearance.weight.mean(0).expand(h.shape[0], -1)
-            else:
+            if image_index is not None:
                 code = self.appearance(image_index)
+            elif code is None:
+                code = self.appearance.weight.mean(0).expand(h.shape[0], -1)
             h = torch.cat([h, code.to(h.dtype)], dim=-1)
         rgb = torch.sigmoid(self.head(h).float())
         return rgb, sigma
