@@ -61,7 +61,7 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
     gen = torch.Generator().manual_seed(seed)
     zeros = torch.zeros(min(n_rays, len(pool)), dtype=torch.long, device=device)
     bg = None if background is None else background.to(device)
-    for step in range(steps):
+    for _ in range(steps):
         pix = pool[torch.randint(len(pool), (len(zeros),), generator=gen)]
         o, d = pixel_rays(cam, zeros, (pix % W).to(device), (pix // W).to(device))
         o, d = corr.rays(cam.c2w, zeros, o, d)
