@@ -17,7 +17,7 @@ scored on its right half, so the code cannot copy what it is scored on.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -50,7 +50,7 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
     cam = cams[index].to(device)
     H, W = cam.height, cam.width
     pool = torch.arange(H * W) if used is None else used.reshape(-1).nonzero()[:, 0]
-    target = gt.reshape(-1, 3)
+    target = gt.reshape(-1, 3).to(device)
     corr = PoseRefinement(1, box_size).to(device)
     opt = torch.optim.Adam([corr.delta], lr=LR)
     code = None
@@ -62,14 +62,14 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
     zeros = torch.zeros(min(n_rays, len(pool)), dtype=torch.long, device=device)
     bg = None if background is None else background.to(device)
     for _ in range(steps):
-        pix = pool[torch.randint(len(pool), (len(zeros),), generator=gen)]
-        o, d = pixel_rays(cam, zeros, (pix % W).to(device), (pix // W).to(device))
-        o, d = corr.rays(cam.c2w, zeros, o, d)
+        pix = pool[torch.randint(len(pool), (len(zeros),), generator=gen)].to(device)
+        cols = pix % W
+        o, d = corr.rays(cam.c2w, zeros, *pixel_rays(cam, zeros, cols, pix // W))
         codes = None
         if code is not None:  # the code learns from the left half only; the pose from every pixel
-            codes = torch.where(left_half(W, pix % W).to(device)[:, None], code, code.detach())
+            codes = torch.where(left_half(W, cols)[:, None], code, code.detach())
         out = render_rays(field, sampler, o, d, bg, train=False, amp=amp, codes=codes)
-        loss = torch.nn.functional.mse_loss(out["rgb"], target[pix].to(device))
+        loss = torch.nn.functional.mse_loss(out["rgb"], target[pix])
         # only the view's own gradients: the field is frozen (its weights' gradients are never computed)
         params = [corr.delta] + ([code] if code is not None else [])
         for p, g in zip(params, torch.autograd.grad(loss, params)):
@@ -86,9 +86,9 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
             None if code is None else code.detach())
 
 
-def aligned_summary(rows: list[dict], steps: int, n_rays: int, appearance: bool) -> dict:
-    """metrics.json's `aligned` block: the means of the per-view aligned scores and corrections."""
-    mean = lambda k: float(sum(r[k] for r in rows) / len(rows)) if rows and k in rows[0] else None  # noqa: E731
+def aligned_summary(mean: Callable[[str], Optional[float]], steps: int, n_rays: int, appearance: bool) -> dict:
+    """metrics.json's `aligned` block: the per-view aligned scores and corrections averaged by `mean`
+    (a per_view column name → its mean over the views, as for the given-pose figures)."""
     return {"psnr": mean("psnr_aligned"), "ssim": mean("ssim_aligned"),
             "lpips": mean("lpips_aligned"), "rotation_deg_mean": mean("align_rot_deg"),
             "translation_pct_of_box_mean": mean("align_move_pct"), "steps": steps, "rays": n_rays,

@@ -69,6 +69,17 @@ def to_u8(img: torch.Tensor) -> np.ndarray:
     return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
+def score(pred: torch.Tensor, gt: torch.Tensor, used: Optional[torch.Tensor], lpips_model, device) -> dict:
+    """PSNR over the scored pixels (`used` [H, W], None: all); SSIM and LPIPS see the prediction in the
+    masked-out ones (no difference to score there). LPIPS only with a model."""
+    if used is not None:
+        gt = torch.where(used[..., None], gt, pred)
+    out = {"psnr": psnr(pred, gt, used), "ssim": ssim(pred, gt)}
+    if lpips_model is not None:
+        out["lpips"] = float(lpips_model(pred.to(device), gt.to(device)))
+    return out
+
+
 def cost_figures(model: NeRFModel, cfg: RunConfig, state: dict, data, background, amp: str) -> dict:
     """What the run costs: parameters, training samples per second, ms per rendered frame at
     eval.cost_frame on the longest side (one test view, after a warm-up) and the field samples per ray
@@ -137,7 +148,6 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         bar = tqdm(views, desc=f"eval {split}", unit="view", dynamic_ncols=True)
         iterator = bar
     t_render = 0.0
-    box_size = float((scene.aabb[3:] - scene.aabb[:3]).max())
     contracted = model.field.space.contracted
     pred_bg = eval_background(model.field, background.to(device), opaque=not data.has_alpha)
     for i in iterator:
@@ -149,27 +159,23 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         gt = composite_gt(data.images[i], background)
         pred = out["rgb"]
         opaque = out["opacity"] > 0.5
-        used = None if data.masks is None else data.masks[i].to(pred.device)
-        if used is not None:  # masked-out pixels are not scored: PSNR over the others, SSIM / LPIPS see
-            gt = torch.where(used[..., None], gt, pred)  # the prediction there (no difference to score)
+        used = None if data.masks is None else data.masks[i].to(pred.device)  # masked-out pixels: not scored
+        scores = score(pred, gt, used, lpips_model, device)
         row = {"view": i, "name": data.names[i] if i < len(data.names) else str(i),
-               "psnr": psnr(pred, gt, used), "ssim": ssim(pred, gt),
-               "opacity_mean": float(out["opacity"].mean()),
+               "psnr": scores["psnr"], "ssim": scores["ssim"], "opacity_mean": float(out["opacity"].mean()),
                "depth_median": float(out["depth"][opaque].median()) if bool(opaque.any()) else None}
-        if lpips_model is not None:
-            row["lpips"] = float(lpips_model(pred.to(device), gt.to(device)))
+        if "lpips" in scores:
+            row["lpips"] = scores["lpips"]
         if e.align_steps:  # the same view again at the camera pose that fits the field best (align.py)
             fitted, moved, code = align_camera(model.field, model.sampler, data.cameras, i, gt, used, pred_bg,
-                                               e.align_steps, e.align_rays, box_size, seed=cfg.train.seed + i, amp=amp)
+                                               e.align_steps, e.align_rays, model.box_size, seed=cfg.train.seed + i,
+                                               amp=amp)
             pred_a = render_image(model.field, model.sampler, fitted, 0, pred_bg, chunk=e.chunk, amp=amp, code=code)["rgb"]
             pa, ga, scored = pred_a, gt, used
             if code is not None:  # the code saw the left half: the right half is scored
                 right = ~left_half(gt.shape[1], torch.arange(gt.shape[1]))
                 pa, ga, scored = pa[:, right], ga[:, right], None if used is None else used[:, right]
-            ga = ga if scored is None else torch.where(scored[..., None], ga, pa)
-            row.update({"psnr_aligned": psnr(pa, ga, scored), "ssim_aligned": ssim(pa, ga), **moved})
-            if lpips_model is not None:
-                row["lpips_aligned"] = float(lpips_model(pa.to(device), ga.to(device)))
+            row.update({f"{k}_aligned": v for k, v in score(pa, ga, scored, lpips_model, device).items()}, **moved)
             if e.save_images:
                 iio.imwrite(out_dir / f"{i:03d}_aligned.png", to_u8(pred_a))
         rows.append(row)
@@ -212,7 +218,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "depth_supervision": (f"train.depth_loss {cfg.train.depth_loss:g} on SfM keypoints: "
                               f"{scene.meta.get('keypoints', '?')}" if cfg.train.depth_loss > 0 else None),
         "pose_refinement": scene.meta.get("pose_refinement"),
-        "aligned": (aligned_summary(rows, e.align_steps, e.align_rays, model.field.appearance is not None)
+        "aligned": (aligned_summary(mean, e.align_steps, e.align_rays, model.field.appearance is not None)
                     if e.align_steps else None),
         "seed": cfg.train.seed,
         "encoding_seed": m.encoding_seed,

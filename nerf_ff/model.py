@@ -23,8 +23,8 @@ class NeRFModel(nn.Module):
         self.field = RadianceField(cfg.model, aabb, n_images, kind=kind)
         self.sampler = RaySampler(cfg.sampler, aabb, near, far, grid_levels, space=self.field.space)
         self.near, self.far = near, far
-        box_size = float((aabb[3:] - aabb[:3]).max())
-        self.poses = PoseRefinement(n_images, box_size) if cfg.train.pose_refine and n_images > 0 else None
+        self.box_size = float((aabb[3:] - aabb[:3]).max())  # the longest side: pose translations' unit
+        self.poses = PoseRefinement(n_images, self.box_size) if cfg.train.pose_refine and n_images > 0 else None
 
     @classmethod
     def for_scene(cls, cfg: RunConfig, scene: SceneData) -> "NeRFModel":
