@@ -44,6 +44,7 @@ MAX_BAD_STEPS = 20  # consecutive non-finite steps before giving up
 STARTUP_STEPS = 10  # steps whose time the schedule ignores (progress_fraction)
 PACE_MIN_STEPS = 500  # a time budget that allows fewer steps than this gets a warning (pace_warning)
 TIME_WARMUP = 0.02  # fraction of the time budget spent before time paces the schedule
+PACE_EMA = 0.02  # weight of the newest step in the running seconds per step that pace a time budget
 PREVIEW_SIDE = 128  # longest side of the periodic held-out preview render
 KEYPOINT_RAY_FRACTION = 0.125  # rays through SfM keypoints added to each batch with train.depth_loss
 
@@ -119,6 +120,7 @@ class Trainer:
         self.history: list[dict] = []
         self._stop_signal: Optional[str] = None
         self._startup_s = 0.0  # time of this process's first STARTUP_STEPS steps (progress_fraction)
+        self._step_s: Optional[float] = None  # running seconds per step after those (progress_fraction)
         self.gate: Optional[Gate] = None  # set by a viewer: pause / resume, and no render mid-step
 
     # ------------------------------------------------------------------ state
@@ -171,16 +173,18 @@ class Trainer:
     def progress_fraction(self) -> float:
         t = self.cfg.train
         p = self.step / t.steps
-        if t.time_budget:
-            # Time paces the schedule only once it has a steady measure: the first steps of a process
-            # are slow by a varying amount (allocations, kernel set-up, other processes starting), and
-            # an average over a few noisy steps can outrun the step count in a run the budget never
-            # binds, making its schedule depend on that noise (the same sweep on Ray and in local
-            # processes differed by up to 0.2 dB). So: the startup steps' time left out, and nothing
-            # until 2 % of the budget has been spent.
-            spent = self.elapsed - self._startup_s
-            if spent >= TIME_WARMUP * t.time_budget:
-                p = max(p, spent / t.time_budget)
+        if t.time_budget and self._step_s and self.elapsed - self._startup_s >= TIME_WARMUP * t.time_budget:
+            # A budget that binds stretches the schedule over the steps it will allow: those done and
+            # those the time left allows at the current pace. Pacing by the share of time spent let a
+            # slow stretch spend the schedule on few steps: a fox run that shared the CPU for its first
+            # 5 minutes had at step 850 the learning rate an idle run has at step 5000, and ended 3 dB low.
+            # The pace is a running mean that leaves out the first steps of a process (allocations,
+            # kernel set-up, other processes starting: a run the budget never binds must not depend on
+            # them; the same sweep on Ray and in local processes once differed by 0.2 dB) and is not
+            # used before 2 % of the budget has been spent.
+            # When the pace picks up the schedule steps back (the rate rises again, a warm restart).
+            ahead = max(0.0, t.time_budget - self.elapsed) / self._step_s
+            p = max(p, self.step / (self.step + ahead) if self.step + ahead > 0 else 1.0)
         return min(p, 1.0)
 
     def learning_rate(self) -> float:
@@ -383,7 +387,9 @@ class Trainer:
                     info = self.train_step()
                     took = time.perf_counter() - t0
                     self.elapsed += took
-                    if startup_steps:
+                    if not startup_steps:
+                        self._step_s = took if self._step_s is None else self._step_s + PACE_EMA * (took - self._step_s)
+                    else:
                         self._startup_s, startup_steps = self._startup_s + took, startup_steps - 1
                         if not startup_steps and (warning := self.pace_warning(self._startup_s / STARTUP_STEPS)):
                             print(warning, file=sys.stderr, flush=True)

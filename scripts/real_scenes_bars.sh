@@ -3,6 +3,7 @@
 # automatic defaults (configs/auto/) are what is measured. Needs ../shared/datasets (fox, lego).
 #   scripts/real_scenes_bars.sh [OUT]     (about 40 minutes on 2 cores; logs and runs under OUT)
 #   BARS="fox fox_refine align" scripts/real_scenes_bars.sh [OUT]     (named stages; align: eval --align of every run)
+#   BARS=fox_loaded: fox while other processes load the CPU for its first 5 minutes (the time-budget schedule)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/nerf_ff_bars}
@@ -22,6 +23,9 @@ for name in ${BARS:-fox object outdoor_ngp outdoor_colmap facing_llff facing_col
   case $name in
     fox) run fox fox --set scene.downscale=8 --time-budget 600 ;;
     fox_refine) run fox_refine fox --set scene.downscale=8 --time-budget 600 --set train.pose_refine=true ;;
+    fox_loaded)  # the same run while 4 busy processes share the CPU for its first 300 s (a laptop doing other work)
+      (for _ in 1 2 3 4; do timeout 300 "$PY" -c "while True: pass" & done; wait) &
+      run fox_loaded fox --set scene.downscale=8 --time-budget 600; wait ;;
     object) run object "$OUT/scenes/object_blender" --time-budget 150 ;;
     outdoor_ngp) run outdoor_ngp "$OUT/scenes/outdoor_ngp" --time-budget 300 ;;
     outdoor_colmap) run outdoor_colmap "$OUT/scenes/outdoor_colmap" --time-budget 300 ;;

@@ -119,17 +119,47 @@ def test_appearance_codes_train_and_evaluate_with_the_mean(tmp_path, scene):
     assert "mean code" in metrics["appearance_note"]
 
 
-def test_schedule_follows_steps_until_time_has_a_steady_measure(tmp_path, scene):
+def test_a_binding_budget_paces_the_schedule_by_the_steps_it_will_allow(tmp_path, scene):
     t = Trainer(tiny_cfg(steps=1000, time_budget=100.0), scene, tmp_path, progress=False)
-    t.step, t._startup_s = 20, 1.5
+    t.step, t._startup_s, t._step_s = 20, 1.5, 0.25
     t.elapsed = 3.0  # 1.5 s after the startup steps: under 2 % of the budget, the steps pace
     assert t.progress_fraction() == pytest.approx(0.02)
-    t.elapsed = 1.5 + 5.0  # 5 % of the budget spent at 2 % of the steps: the budget binds, time paces
-    assert t.progress_fraction() == pytest.approx(0.05)
-    t.step = 900  # ahead of time: the steps pace
+    t.elapsed = 6.5  # 93.5 s left at 0.25 s a step allow 374 steps more: the budget binds
+    assert t.progress_fraction() == pytest.approx(20 / 394)
+    t._step_s = 0.01  # faster now: 9350 more would pass the 1000 steps, the steps pace
+    assert t.progress_fraction() == pytest.approx(0.02)
+    t.step = 900
     assert t.progress_fraction() == pytest.approx(0.9)
     t.elapsed = 200.0
     assert t.progress_fraction() == 1.0
+
+
+def test_a_slow_stretch_does_not_spend_the_schedule(tmp_path, scene, monkeypatch):
+    """Steps timed by a fake clock: the first 60 take 0.5 s (another program on the CPU), the rest
+    0.01 s, so the 40 s budget allows 1060 steps. Paced by the share of time spent, the schedule
+    would be 0.75 through at step 560; paced by the steps the budget allows it is about half through
+    there, and it ends at lr_final."""
+    import nerf_ff.trainer as trainer_mod
+
+    clock = [0.0]
+    monkeypatch.setattr(trainer_mod.time, "perf_counter", lambda: clock[0])
+    cfg = tiny_cfg(steps=100000, time_budget=40.0, warmup=1, lr=1e-2, lr_final=1e-4, log_every=10**6,
+                   checkpoint_every=10**6)
+    t = Trainer(cfg, scene, tmp_path, progress=False)
+    lrs = []
+
+    def step() -> dict:
+        lrs.append(t.learning_rate())
+        t.step += 1
+        clock[0] += 0.5 if t.step <= 60 else 0.01
+        return {"ok": True, "loss": 0.01, "n_samples": 1}
+
+    monkeypatch.setattr(t, "train_step", step)
+    summary = t.fit()
+    assert summary["stopped"] == "time_budget" and 1055 <= summary["steps"] <= 1061
+    decay = lambda p: cfg.train.lr * (cfg.train.lr_final / cfg.train.lr) ** p  # noqa: E731
+    assert lrs[560] > decay(0.6)  # 0.53 through; by the share of time spent, 0.75
+    assert lrs[-1] == pytest.approx(cfg.train.lr_final, rel=0.1)
 
 
 def test_a_budget_too_short_for_the_pace_is_warned(scene, tmp_path, capsys):
