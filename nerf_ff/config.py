@@ -152,6 +152,10 @@ class TrainConfig:
     distortion_loss: float = 0.0
     """Weight of mip-NeRF 360's distortion loss (weights along a ray pulled into one compact interval, in
     the sampler's normalised spacing): removes floaters and fog; 0: off."""
+    near_grad: float = 0.0
+    """Floaters No More (Philip & Deschaintre 2023): the gradients of samples closer to their camera than
+    this many box half-sizes are scaled by (distance / that)². A volume right in front of a camera covers
+    many of its pixels, so it gets their gradients many times over and is fitted as floaters; 0: off."""
     depth_loss: float = 0.0
     """Weight of the depth loss on SfM keypoints (losses.py): the rays through a COLMAP model's keypoints
     (COLMAP scenes, and `nerf-ff process` output) put their weight at their 3D point; 0: off (the
@@ -251,6 +255,7 @@ class RunConfig:
         _check(t.amp in ("auto", "bf16", "fp16", "off"), f"train.amp={t.amp!r} is unknown; use auto, bf16, fp16 or off")
         _check(t.distortion_loss >= 0 and 0 <= t.anneal_frequencies <= 1,
                "train.distortion_loss must be >= 0 and train.anneal_frequencies in [0, 1]")
+        _check(_finite(t.near_grad) and t.near_grad >= 0, f"train.near_grad={t.near_grad} must be >= 0 (0: off)")
         _check(_finite(t.depth_loss) and t.depth_loss >= 0 and _finite(t.depth_window) and 0 < t.depth_window < 1,
                f"train.depth_loss={t.depth_loss} must be >= 0 and train.depth_window={t.depth_window} in (0, 1)")
         _check(_finite(t.pose_lr) and t.pose_lr > 0, f"train.pose_lr={t.pose_lr} must be a positive learning rate")

@@ -43,6 +43,7 @@ class NeRFModel(nn.Module):
         return posed(scene, self.poses)
 
     def forward(self, rays_o: Tensor, rays_d: Tensor, background: Tensor, train: bool = False,
-                gen: Optional[torch.Generator] = None, amp: str = "off", image_index: Optional[Tensor] = None) -> dict:
+                gen: Optional[torch.Generator] = None, amp: str = "off", image_index: Optional[Tensor] = None,
+                near_grad: float = 0.0) -> dict:
         return render_rays(self.field, self.sampler, rays_o, rays_d, background, train=train, gen=gen, amp=amp,
-                           image_index=image_index)
+                           image_index=image_index, near_grad=near_grad)

@@ -42,10 +42,12 @@ def _sliced(fn, max_samples: int, *inputs: Tensor):
 def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_d: Tensor,
                 background: Optional[Tensor], train: bool = False, gen: Optional[torch.Generator] = None,
                 amp: str = "off", max_samples: Optional[int] = None, image_index: Optional[Tensor] = None,
-                codes: Optional[Tensor] = None) -> dict:
+                codes: Optional[Tensor] = None, near_grad: float = 0.0) -> dict:
     """Volume-render a batch of rays. rays_o, rays_d: [R, 3]; background: [3] or [R, 3], or None for the
     field's learned background; image_index [R]: the training image of each ray (appearance codes), None
-    for novel cameras; codes [R, appearance_dim]: appearance codes of the rays instead (align.py).
+    for novel cameras; codes [R, appearance_dim]: appearance codes of the rays instead (align.py);
+    near_grad: the distance from the ray's origin within which samples' gradients are scaled down
+    (train.near_grad; 0: off; unit directions assumed).
 
     Field calls without autograd (the sampler's density pass; everything at inference) are made in
     slices of `max_samples`, so memory is bounded however many samples a chunk of rays produces.
@@ -77,6 +79,10 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
         else:
             rgbs, sigmas = _sliced(field, max_samples, x, rays_d[ray_indices])
 
+    if near_grad > 0 and torch.is_grad_enabled():  # values unchanged, gradients scaled by (t / near_grad)²
+        scale = (t_mid / near_grad).square().clamp(max=1.0)
+        rgbs, sigmas = _scale_grad(rgbs, scale[:, None]), _scale_grad(sigmas, scale)
+
     # 3. compositing (over the learned background where asked)
     if background is None:
         background = field.background(rays_d)  # [R, 3]
@@ -85,6 +91,11 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
     n_samples = torch.tensor(ray_indices.numel(), device=rays_o.device)
     return {"rgb": rgb, "depth": depth, "opacity": opacity, "n_samples": n_samples, "weights": weights,
             "ray_indices": ray_indices, "t_starts": t_starts, "t_ends": t_ends}
+
+
+def _scale_grad(x: Tensor, scale: Tensor) -> Tensor:
+    """x in the forward pass; its gradient times `scale` in the backward pass."""
+    return x.detach() + scale * (x - x.detach())
 
 
 def eval_background(field: RadianceField, scene_background: Tensor, opaque: bool) -> Optional[Tensor]:

@@ -246,7 +246,8 @@ class Trainer:
         if poses is not None:  # each ray moves with its camera's learned pose correction
             rays_o, rays_d = poses.rays(self.cameras.c2w, img, rays_o, rays_d)
         out = self.model(rays_o, rays_d, None if self.learned_background else bg, train=True, gen=self.gen,
-                         amp=self.amp, image_index=img if self.cfg.model.appearance_dim > 0 else None)
+                         amp=self.amp, image_index=img if self.cfg.model.appearance_dim > 0 else None,
+                         near_grad=t.near_grad * 0.5 * self.model.box_size)
         mse = torch.mean((out["rgb"][:n] - rgb_target) ** 2)
         loss = mse
         depth_term = torch.zeros((), device=self.device)

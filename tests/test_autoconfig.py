@@ -126,3 +126,20 @@ def test_downscale_rule(monkeypatch, device, size, want):
     assert picked["downscale"] == want and picked["device"] == device
     cap = autoconfig.AUTO_MAX_SIDE[device]
     assert max(size) / want <= cap and (want == 1 or max(size) / (want - 1) > cap)  # the smallest that fits
+
+
+def test_near_grad_is_on_for_a_common_focus_and_off_for_a_forward_facing_rig(facing, tmp_path):
+    import dataclasses  # noqa: PLC0415
+
+    from nerf_ff.data.outdoor import ring_cameras  # noqa: PLC0415
+
+    scene = load_scene(SceneConfig(name="facing", path=str(facing["llff"])))
+    cfg, note = with_auto_defaults(_args(str(facing["llff"]), "--device", "cpu"), scene)
+    assert scene.kind == "unbounded" and cfg.train.near_grad == 0 and "near_grad" not in note
+    # The same scene with the cameras on a ring looking inwards (a walk around): on, and said.
+    ring = ring_cameras(len(scene.train), scene.train.cameras.width, scene.train.cameras.height)
+    around = dataclasses.replace(scene, splits={**scene.splits, "train": dataclasses.replace(scene.train, cameras=ring)})
+    cfg, note = with_auto_defaults(_args(str(facing["llff"]), "--device", "cpu"), around)
+    assert cfg.train.near_grad == autoconfig.AUTO_NEAR_GRAD and "near_grad 1" in note
+    cfg, _ = with_auto_defaults(_args(str(facing["llff"]), "--device", "cpu", "--set", "train.near_grad=0"), around)
+    assert cfg.train.near_grad == 0  # a layer that sets it wins

@@ -191,3 +191,29 @@ def test_train_compile_compiles_the_field_and_says_so(tmp_path, scene):
     dump_yaml(cfg, tmp_path / "config.yaml")
     _, model, _ = load_run(tmp_path)  # a reloaded run is not compiled, and its report would not claim it
     assert not model.field.compiled
+
+
+def test_near_grad_scales_the_gradients_of_samples_near_the_camera(tmp_path, scene):
+    """train.near_grad leaves the rendered values alone and scales each sample's gradient by
+    (distance / near_grad)², capped at 1: nothing changes when every sample is beyond it, and the field's
+    gradients shrink when every sample is within it."""
+    t = Trainer(tiny_cfg(steps=1), scene, tmp_path, progress=False)
+    rays_o, rays_d, target, _ = t.sample_batch(256)
+    bg = target[:, 3:]
+
+    def grads(near: float):
+        t.model.zero_grad()
+        out = t.model(rays_o, rays_d, bg, near_grad=near)
+        ((out["rgb"] - target[:, :3]) ** 2).mean().backward()
+        g = torch.cat([p.grad.flatten() for p in t.model.field.parameters() if p.grad is not None])
+        return out, g
+
+    plain, g0 = grads(0.0)
+    t_mid = 0.5 * (plain["t_starts"] + plain["t_ends"])
+    assert t_mid.numel() > 0
+    beyond, g_beyond = grads(0.99 * float(t_mid.min()))
+    within, g_within = grads(2.0 * float(t_mid.max()))
+    for out in (beyond, within):
+        torch.testing.assert_close(out["rgb"], plain["rgb"])
+    torch.testing.assert_close(g_beyond, g0)
+    assert g0.norm() > 0 and g_within.norm() < 0.25 * g0.norm()  # every sample's scale is at most 1/4
