@@ -27,7 +27,7 @@ seeds, BENCHMARKS.md), and the weight is small enough that colour still wins whe
 
 Floaters in front of the cameras. An unbounded scene whose cameras look at a common focus (a walk
 around, an orbit) gets train.near_grad = AUTO_NEAR_GRAD unless a layer sets it: fox lost the floater
-in front of one held-out camera (+0.3 dB idle, +1.5 dB on a loaded CPU). A forward-facing rig does not:
+in front of one held-out camera (+1.5 dB on a loaded CPU; idle +0.3, within run-to-run spread). A forward-facing rig does not:
 its subject is near the cameras on the box's scale, and the scaled gradients cost it 2.5 dB.
 """
 
