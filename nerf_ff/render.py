@@ -93,9 +93,21 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
             "ray_indices": ray_indices, "t_starts": t_starts, "t_ends": t_ends}
 
 
-def _scale_grad(x: Tensor, scale: Tensor) -> Tensor:
-    """x in the forward pass; its gradient times `scale` in the backward pass."""
-    return x.detach() + scale * (x - x.detach())
+class _ScaleGrad(torch.autograd.Function):
+    """x in the forward pass (no copy); its gradient times `scale` in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: Tensor) -> Tensor:
+        ctx.save_for_backward(scale)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (scale,) = ctx.saved_tensors
+        return grad * scale, None
+
+
+_scale_grad = _ScaleGrad.apply
 
 
 def eval_background(field: RadianceField, scene_background: Tensor, opaque: bool) -> Optional[Tensor]:

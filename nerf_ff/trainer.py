@@ -175,14 +175,13 @@ class Trainer:
         p = self.step / t.steps
         if t.time_budget and self._step_s and self.elapsed - self._startup_s >= TIME_WARMUP * t.time_budget:
             # A budget that binds stretches the schedule over the steps it will allow: those done and
-            # those the time left allows at the current pace. Pacing by the share of time spent let a
-            # slow stretch spend the schedule on few steps: a fox run that shared the CPU for its first
-            # 5 minutes had at step 850 the learning rate an idle run has at step 5000, and ended 3 dB low.
-            # The pace is a running mean that leaves out the first steps of a process (allocations,
-            # kernel set-up, other processes starting: a run the budget never binds must not depend on
-            # them; the same sweep on Ray and in local processes once differed by 0.2 dB) and is not
-            # used before 2 % of the budget has been spent.
-            # When the pace picks up the schedule steps back (the rate rises again, a warm restart).
+            # those the time left allows at the current pace (when the pace picks up, the schedule steps
+            # back: a warm restart). Pacing by the share of time spent let a slow stretch spend the
+            # schedule on few steps: a fox run that shared the CPU for its first 5 minutes had at step
+            # 850 the learning rate an idle run has at step 5000, and ended 3 dB low. The pace is a
+            # running mean that leaves out the first steps of a process (allocations, kernel set-up,
+            # other processes starting: a run the budget never binds must not depend on them; the same
+            # sweep on Ray and in local processes once differed by 0.2 dB), used once 2 % of the budget is spent.
             ahead = max(0.0, t.time_budget - self.elapsed) / self._step_s
             p = max(p, self.step / (self.step + ahead) if self.step + ahead > 0 else 1.0)
         return min(p, 1.0)

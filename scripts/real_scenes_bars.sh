@@ -4,6 +4,7 @@
 #   scripts/real_scenes_bars.sh [OUT]     (about 40 minutes on 2 cores; logs and runs under OUT)
 #   BARS="fox fox_refine align" scripts/real_scenes_bars.sh [OUT]     (named stages; align: eval --align of every run)
 #   BARS=fox_loaded: fox while other processes load the CPU for its first 5 minutes (the time-budget schedule)
+#   EXTRA="--set train.near_grad=1" BARS=facing_llff scripts/real_scenes_bars.sh OUT   (more train arguments)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/nerf_ff_bars}
@@ -16,7 +17,8 @@ run() {  # name, then the train arguments
   if [ -f "$OUT/$name/metrics.json" ]; then echo "$name: done already"; return; fi
   rm -rf "${OUT:?}/$name"
   local t0=$SECONDS
-  "$NERF_FF" train "$@" --out "$OUT/$name" --quiet > "$OUT/$name.log" 2>&1
+  # shellcheck disable=SC2086  # EXTRA: more train arguments for every stage, e.g. "--set train.near_grad=1"
+  "$NERF_FF" train "$@" ${EXTRA:-} --out "$OUT/$name" --quiet > "$OUT/$name.log" 2>&1
   echo "$name: $((SECONDS - t0)) s wall; $(tail -1 "$OUT/$name.log")"
 }
 for name in ${BARS:-fox object outdoor_ngp outdoor_colmap facing_llff facing_colmap lego}; do

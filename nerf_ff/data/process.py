@@ -360,7 +360,8 @@ def _map(pycolmap, db: Path, tmp: Path, n_images: int, progress: bool):
 
     options = pycolmap.IncrementalPipelineOptions()
     options.min_model_size = MIN_IMAGES  # default 10 would drop every model of a small capture
-    options.random_seed = 0  # RANSAC and initial-pair choices repeat; threaded BA can still differ run to run
+    if hasattr(options, "random_seed"):  # pycolmap >= 4.2: RANSAC and initial-pair choices repeat run to run
+        options.random_seed = 0  # (threaded bundle adjustment can still differ)
     work = tmp / "mapper"
     work.mkdir()
     bar = tqdm(total=n_images, desc="      registered", unit="img", disable=not progress, leave=False)
