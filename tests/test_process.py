@@ -184,6 +184,47 @@ def test_sharpness_prefers_sharp_frames_and_selection_takes_one_per_window():
     assert len(set(select_frames(list(range(100)), 7))) == 7
 
 
+def _tagged(img: np.ndarray, orientation: int, path: Path) -> None:
+    """Save `img` (upright) as stored pixels that EXIF `orientation` turns back upright."""
+    from PIL import Image, ImageOps
+
+    stored = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+              5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, 1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+              8: lambda a: np.rot90(a, -1)}[orientation](img)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(stored)).save(path, exif=exif.tobytes())
+    with Image.open(path) as im:  # the tag means what PIL (and a photo viewer) make of it
+        assert np.array_equal(np.asarray(ImageOps.exif_transpose(im)), img)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path, mixed):
+    from PIL import Image
+
+    from nerf_ff.data.process import _frames_from_folder
+
+    rng = np.random.default_rng(0)
+    upright = [rng.integers(0, 256, (12, 20, 3), dtype=np.uint8) for _ in range(8)]
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir(), dst.mkdir()
+    for k, img in enumerate(upright):  # every orientation once
+        if mixed:  # all stored 20x12: upright, those with a quarter turn (5..8) are portrait
+            exif = Image.Exif()
+            exif[0x0112] = k + 1
+            Image.fromarray(img).save(src / f"p{k}.png", exif=exif.tobytes())
+        else:  # all 20x12 upright: stored 20x12 or (quarter turns) 12x20
+            _tagged(img, k + 1, src / f"p{k}.png")
+    frames, size, note = _frames_from_folder(src, dst, 1, None)
+    written = [np.asarray(Image.open(dst / f.name)) for f in frames]
+    if not mixed:  # one size upright: every photo as a viewer shows it
+        assert size == (20, 12) and note.startswith("upright")
+        assert all(np.array_equal(w, img) for w, img in zip(written, upright))
+    else:  # upright they would differ in size: the stored pixels, so one camera fits all
+        assert size == (20, 12) and note == "as stored"
+        assert all(np.array_equal(w, img) for w, img in zip(written, upright))
+
+
 def test_scene_rays_and_texture():
     """The test scene itself: its rays are image_rays', and the central pixels of a camera looking at
     a sphere show that sphere's texture at the point straight in front."""

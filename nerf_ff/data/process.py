@@ -79,6 +79,7 @@ SEQUENTIAL_OVERLAP = 10
 TEST_EVERY = 8
 NGP_SCALE, NGP_OFFSET = 0.33, 0.5
 JPEG_QUALITY = 95
+EXIF_ORIENTATION = 0x0112  # the EXIF tag: how the stored pixels turn upright (1 = as stored)
 SMALL_IMAGE = 640
 """Images whose larger side is at most this are upsampled once inside SIFT (first_octave -1) so it
 finds enough features; larger ones start at full resolution (4x cheaper)."""
@@ -131,12 +132,13 @@ def process(input_path, out, *, downscale: int = 1, max_frames: Optional[int] = 
         with _stage("frames", 1, timings, say):
             if input_path.is_dir():
                 kind = "images"
-                frames, size = _frames_from_folder(input_path, tmp / "images", downscale, max_frames)
+                frames, size, orientation = _frames_from_folder(input_path, tmp / "images", downscale, max_frames)
             else:
                 kind = "video"
                 frames, size = _frames_from_video(input_path, tmp / "images", downscale,
                                                   max_frames or DEFAULT_VIDEO_FRAMES, progress)
-            say(f"      {len(frames)} {'frames' if kind == 'video' else 'images'} at {size[0]}x{size[1]}")
+                orientation = "as decoded (OpenCV applies a video's rotation)"
+            say(f"      {len(frames)} {'frames' if kind == 'video' else 'images'} at {size[0]}x{size[1]}, {orientation}")
         if matcher == "auto":
             matcher = "sequential" if kind == "video" or len(frames) > AUTO_EXHAUSTIVE_MAX else "exhaustive"
         db = tmp / "database.db"
@@ -167,7 +169,7 @@ def process(input_path, out, *, downscale: int = 1, max_frames: Optional[int] = 
         with _stage("export", 5, timings, say):
             report = _export(pycolmap, rec, tmp, frames, size)
         report.update({
-            "input": str(input_path.resolve()), "kind": kind, "downscale": downscale,
+            "input": str(input_path.resolve()), "kind": kind, "downscale": downscale, "orientation": orientation,
             "max_frames": max_frames if kind == "images" else (max_frames or DEFAULT_VIDEO_FRAMES),
             "matcher": matcher, "camera_model": camera_model, "sift_features": sift_features,
             "pycolmap_version": pycolmap.__version__, "timings": timings,
@@ -252,14 +254,20 @@ def _frames_from_folder(folder: Path, dst: Path, downscale: int, max_frames: Opt
     if len(files) < MIN_IMAGES:
         raise UserError(f"only {len(files)} image(s) in {folder}; SfM needs at least {MIN_IMAGES} overlapping views "
                         "(20-100 from all around the subject work well)")
-    sizes = {}
+    sizes, turned = {}, {}
     for p in files:
         try:
             with Image.open(p) as im:
-                sizes[p] = im.size
+                sizes[p], turned[p] = im.size, im.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
         except OSError as exc:
             raise UserError(f"image {p} is unreadable ({exc}); remove or replace it") from None
-    if len(set(sizes.values())) > 1:
+    # Photos are turned upright by their EXIF orientation (as a video's rotation is applied) when that
+    # leaves one size; a mix of portrait and landscape shots is kept as stored, so one camera fits all.
+    upright = {p: (s[1], s[0]) if turned[p] else s for p, s in sizes.items()}
+    use_exif = len(set(upright.values())) == 1
+    if use_exif:
+        sizes = upright
+    elif len(set(sizes.values())) > 1:
         (a, sa), (b, sb) = next(iter(sizes.items())), next((q, s) for q, s in sizes.items() if s != sizes[files[0]])
         raise UserError(f"images differ in size ({a.name} is {sa[0]}x{sa[1]}, {b.name} is {sb[0]}x{sb[1]}); "
                         "SfM here assumes one camera: use photos from one camera at one resolution")
@@ -270,26 +278,30 @@ def _frames_from_folder(folder: Path, dst: Path, downscale: int, max_frames: Opt
         files = [files[i] for i in select_frames(scores, max_frames)]
     frames, taken = [], set()
     for p in files:
-        name = _write_image(p, dst, downscale, taken)
+        name = _write_image(p, dst, downscale, taken, use_exif)
         frames.append(Frame(name, p.name, sharpness=score_of.get(p)))
     w, h = sizes[files[0]]
-    return frames, scaled_size(w, h, downscale)
+    return frames, scaled_size(w, h, downscale), ("upright (EXIF orientation applied)" if use_exif and any(turned.values())
+                                                  else "as stored")
 
 
-def _write_image(src: Path, dst: Path, downscale: int, taken: set) -> str:
+def _write_image(src: Path, dst: Path, downscale: int, taken: set, use_exif: bool) -> str:
     """Copy src into dst (byte for byte when possible) or re-encode it; returns the new file name.
 
-    Files are copied only when nothing changes: no downscale, JPEG/PNG, and no EXIF rotation (the
-    loaders and COLMAP must both see the stored pixels, so rotated photos are re-encoded upright-as-stored
-    without the EXIF tag)."""
+    Files are copied only when nothing changes: no downscale, JPEG/PNG, and no EXIF orientation (the
+    loaders and COLMAP both read the stored pixels, so a rotated photo is re-encoded without the tag:
+    turned upright with `use_exif`, else as stored)."""
     suffix = src.suffix.lower()
     with Image.open(src) as im:
-        rotated = im.getexif().get(0x0112, 1) != 1  # EXIF Orientation
-    if downscale == 1 and suffix in (".jpg", ".jpeg", ".png") and not rotated:
+        orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+    if downscale == 1 and suffix in (".jpg", ".jpeg", ".png") and orientation == 1:
         shutil.copyfile(src, dst / src.name)
         taken.add(src.name)
         return src.name
-    img = downscale_image(read_image(src), downscale)
+    img = read_image(src)
+    if use_exif and orientation != 1:
+        img = _exif_upright(img, orientation)
+    img = downscale_image(img, downscale)
     new_suffix = ".jpg" if suffix in (".jpg", ".jpeg") and img.shape[-1] == 3 else ".png"
     name = src.stem + new_suffix
     if name in taken:
@@ -297,6 +309,13 @@ def _write_image(src: Path, dst: Path, downscale: int, taken: set) -> str:
     taken.add(name)
     _save(img, dst / name)
     return name
+
+
+def _exif_upright(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Stored pixels [H, W, C] → upright, for EXIF orientation 2..8 (mirrors and quarter turns)."""
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
+             6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns.get(orientation, lambda a: a)(img))
 
 
 def _save(img: np.ndarray, path: Path) -> None:
