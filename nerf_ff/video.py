@@ -447,6 +447,6 @@ def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Opti
     cams, file_fps, name = camera_path(scene, path, frames, res)
     if out is None:
         out = Path(run_dir) / "videos" / f"{name}{'-compare' if compare else ''}.mp4"
-    return render_video(runs, cams, out, background=scene.background, fps=fps or file_fps or DEFAULT_FPS,
+    return render_video(runs, cams, out, background=scene.background, fps=fps if fps is not None else (file_fps or DEFAULT_FPS),
                         outputs=outputs, chunk=chunk, progress=progress, opaque=not scene.train.has_alpha,
                         depth=depth)

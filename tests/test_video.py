@@ -134,6 +134,7 @@ def test_compare_runs_of_different_scenes_is_a_user_error(tiny_run, tmp_path):
     ["--out", "video.avi"],
     ["--labels", "a,b,c"],
     ["--depth", "mean"],
+    ["--fps", "0"],  # not the default fps in disguise
 ])
 def test_bad_arguments_exit_2_with_one_line(tiny_run, tmp_path, capsys, args):
     out = ["--out", str(tmp_path / "x.mp4")]  # (a later --out in args wins)
