@@ -60,8 +60,10 @@ def test_train_prints_what_it_picked(tmp_path, capsys):
                "--quiet", "--set", "scene.builtin_resolution=16", "--set", "scene.builtin_views=4"])
     assert rc == 0
     err = capsys.readouterr().err
-    assert "automatic defaults for an object scene on cpu" in err and "MLP 3x64" in err
-    assert "width: 64" in (tmp_path / "r" / "config.yaml").read_text()
+    layer, _ = autoconfig.auto_layer(torch.device("cpu"), "object")
+    width = layer["model"]["width"]
+    assert "automatic defaults for an object scene on cpu" in err and f"MLP 3x{width}" in err
+    assert f"width: {width}" in (tmp_path / "r" / "config.yaml").read_text()
 
 
 def test_scenes_with_sfm_keypoints_get_the_depth_loss(builtin, tmp_path):
