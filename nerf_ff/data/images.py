@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import UserError
 
@@ -35,15 +35,16 @@ def scaled_size(width: int, height: int, downscale: int) -> tuple[int, int]:
     return round(width * factor), round(height * factor)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Decode one image file → [H, W, 3 | 4] uint8. Any decoding problem is a UserError."""
+def read_image(path: Path, upright: bool = False) -> np.ndarray:
+    """Decode one image file → [H, W, 3 | 4] uint8, as stored or (`upright`) turned by its EXIF
+    orientation. Any decoding problem is a UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"image {path} does not exist; restore the file or fix the frame's file_path")
     try:
         with Image.open(path) as im:
             im.load()  # Pillow raises on truncated files here (LOAD_TRUNCATED_IMAGES is off)
-            return _as_rgb_or_rgba(im)
+            return _as_rgb_or_rgba(ImageOps.exif_transpose(im) if upright else im)
     except UserError:
         raise
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:

@@ -254,16 +254,16 @@ def _frames_from_folder(folder: Path, dst: Path, downscale: int, max_frames: Opt
     if len(files) < MIN_IMAGES:
         raise UserError(f"only {len(files)} image(s) in {folder}; SfM needs at least {MIN_IMAGES} overlapping views "
                         "(20-100 from all around the subject work well)")
-    sizes, turned = {}, {}
+    sizes, orientation = {}, {}
     for p in files:
         try:
             with Image.open(p) as im:
-                sizes[p], turned[p] = im.size, im.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+                sizes[p], orientation[p] = im.size, im.getexif().get(EXIF_ORIENTATION, 1)
         except OSError as exc:
             raise UserError(f"image {p} is unreadable ({exc}); remove or replace it") from None
     # Photos are turned upright by their EXIF orientation (as a video's rotation is applied) when that
     # leaves one size; a mix of portrait and landscape shots is kept as stored, so one camera fits all.
-    upright = {p: (s[1], s[0]) if turned[p] else s for p, s in sizes.items()}
+    upright = {p: (s[1], s[0]) if orientation[p] in (5, 6, 7, 8) else s for p, s in sizes.items()}  # quarter turns
     use_exif = len(set(upright.values())) == 1
     if use_exif:
         sizes = upright
@@ -278,30 +278,25 @@ def _frames_from_folder(folder: Path, dst: Path, downscale: int, max_frames: Opt
         files = [files[i] for i in select_frames(scores, max_frames)]
     frames, taken = [], set()
     for p in files:
-        name = _write_image(p, dst, downscale, taken, use_exif)
+        name = _write_image(p, dst, downscale, taken, orientation[p], use_exif)
         frames.append(Frame(name, p.name, sharpness=score_of.get(p)))
     w, h = sizes[files[0]]
-    return frames, scaled_size(w, h, downscale), ("upright (EXIF orientation applied)" if use_exif and any(turned.values())
+    return frames, scaled_size(w, h, downscale), ("upright (EXIF orientation applied)" if use_exif and set(orientation.values()) != {1}
                                                   else "as stored")
 
 
-def _write_image(src: Path, dst: Path, downscale: int, taken: set, use_exif: bool) -> str:
+def _write_image(src: Path, dst: Path, downscale: int, taken: set, orientation: int, use_exif: bool) -> str:
     """Copy src into dst (byte for byte when possible) or re-encode it; returns the new file name.
 
     Files are copied only when nothing changes: no downscale, JPEG/PNG, and no EXIF orientation (the
     loaders and COLMAP both read the stored pixels, so a rotated photo is re-encoded without the tag:
     turned upright with `use_exif`, else as stored)."""
     suffix = src.suffix.lower()
-    with Image.open(src) as im:
-        orientation = im.getexif().get(EXIF_ORIENTATION, 1)
     if downscale == 1 and suffix in (".jpg", ".jpeg", ".png") and orientation == 1:
         shutil.copyfile(src, dst / src.name)
         taken.add(src.name)
         return src.name
-    img = read_image(src)
-    if use_exif and orientation != 1:
-        img = _exif_upright(img, orientation)
-    img = downscale_image(img, downscale)
+    img = downscale_image(read_image(src, upright=use_exif), downscale)
     new_suffix = ".jpg" if suffix in (".jpg", ".jpeg") and img.shape[-1] == 3 else ".png"
     name = src.stem + new_suffix
     if name in taken:
@@ -309,13 +304,6 @@ def _write_image(src: Path, dst: Path, downscale: int, taken: set, use_exif: boo
     taken.add(name)
     _save(img, dst / name)
     return name
-
-
-def _exif_upright(img: np.ndarray, orientation: int) -> np.ndarray:
-    """Stored pixels [H, W, C] → upright, for EXIF orientation 2..8 (mirrors and quarter turns)."""
-    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
-             6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
-    return np.ascontiguousarray(turns.get(orientation, lambda a: a)(img))
 
 
 def _save(img: np.ndarray, path: Path) -> None:
