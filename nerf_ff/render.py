@@ -24,8 +24,14 @@ def autocast_for(device: torch.device, amp: str):
 
 
 def max_field_samples(device: torch.device) -> int:
-    """Samples per field call outside autograd: ~0.7 GB of activations for a default-size model on CPU."""
-    return 2**19 if device.type == "cuda" else 2**17
+    """Samples per field call outside autograd. A CPU runs small calls faster per sample (their
+    activations stay in cache: fox views rendered 1.8 → 1.45 s at 2^13 instead of 2^17; BENCHMARKS.md)."""
+    return 2**19 if device.type == "cuda" else 2**13
+
+
+# Reuse the density pass's trunk outputs in the colour pass at inference (_TrunkMemo); a switch for
+# scripts/cpu_speed.py, which measures what it saves.
+REUSE_TRUNK = True
 
 
 def _sliced(fn, max_samples: int, *inputs: Tensor):
@@ -63,21 +69,29 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
         with ctx:
             return _sliced(field.density, max_samples, x)
 
-    ray_indices, t_starts, t_ends = sampler.sample(rays_o, rays_d, sigma_fn, train=train, gen=gen)  # [S] each
+    inference = REUSE_TRUNK and not torch.is_grad_enabled() and image_index is None
+    memo = _TrunkMemo(field, rays_o, rays_d, ctx, max_samples) if inference else None
+    ray_indices, t_starts, t_ends = sampler.sample(rays_o, rays_d, memo or sigma_fn, train=train, gen=gen)  # [S] each
 
     # 2. field at the interval midpoints
     t_mid = 0.5 * (t_starts + t_ends)
-    x = rays_o[ray_indices] + rays_d[ray_indices] * t_mid[:, None]  # [S, 3]
+    raw = memo.rows(ray_indices.numel()) if memo is not None else None
     with ctx:
-        if image_index is not None:
-            rgbs, sigmas = field(x, rays_d[ray_indices], image_index[ray_indices])  # [S, 3], [S]
-        elif codes is not None:
-            rgbs, sigmas = _sliced(lambda a, b, c: field(a, b, code=c), max_samples, x, rays_d[ray_indices],
-                                   codes[ray_indices])
-        elif torch.is_grad_enabled():
-            rgbs, sigmas = field(x, rays_d[ray_indices])
+        if raw is not None:  # the density pass's trunk outputs: only the colour head is left to run
+            args = (raw, rays_d[ray_indices]) + (() if codes is None else (codes[ray_indices],))
+            rgbs = _sliced(lambda r, d, *c: field.color_of(r, d, None, *c), max_samples, *args)
+            sigmas = field.sigma_of(raw)
         else:
-            rgbs, sigmas = _sliced(field, max_samples, x, rays_d[ray_indices])
+            x = rays_o[ray_indices] + rays_d[ray_indices] * t_mid[:, None]  # [S, 3]
+            if image_index is not None:
+                rgbs, sigmas = field(x, rays_d[ray_indices], image_index[ray_indices])  # [S, 3], [S]
+            elif codes is not None:
+                rgbs, sigmas = _sliced(lambda a, b, c: field(a, b, code=c), max_samples, x, rays_d[ray_indices],
+                                       codes[ray_indices])
+            elif torch.is_grad_enabled():
+                rgbs, sigmas = field(x, rays_d[ray_indices])
+            else:
+                rgbs, sigmas = _sliced(field, max_samples, x, rays_d[ray_indices])
 
     if near_grad > 0 and torch.is_grad_enabled():  # values unchanged, gradients scaled by (t / near_grad)²
         scale = (t_mid / near_grad).square().clamp(max=1.0)
@@ -91,6 +105,37 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
     n_samples = torch.tensor(ray_indices.numel(), device=rays_o.device)
     return {"rgb": rgb, "depth": depth, "opacity": opacity, "n_samples": n_samples, "weights": weights,
             "ray_indices": ray_indices, "t_starts": t_starts, "t_ends": t_ends}
+
+
+class _TrunkMemo:
+    """The sampler's density function at inference that keeps the trunk outputs of the samples the
+    sampler keeps (`visible_samples` calls `kept` after each wave), so the colour pass does not run the
+    trunk a second time on them. `rows(S)` gives them in sample order, or None when the sampler did not
+    report every kept sample (the field is then evaluated again)."""
+
+    def __init__(self, field: RadianceField, rays_o: Tensor, rays_d: Tensor, ctx, max_samples: int):
+        self.field, self.rays_o, self.rays_d, self.ctx, self.max_samples = field, rays_o, rays_d, ctx, max_samples
+        self._last: Optional[Tensor] = None
+        self._idx: list[Tensor] = []
+        self._rows: list[Tensor] = []
+
+    def __call__(self, t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor) -> Tensor:
+        x = self.rays_o[ray_indices] + self.rays_d[ray_indices] * (0.5 * (t_starts + t_ends))[:, None]
+        with self.ctx:
+            self._last = _sliced(self.field._trunk, self.max_samples, x)
+        return self.field.sigma_of(self._last)
+
+    def kept(self, idx: Tensor, keep: Tensor) -> None:
+        """idx [s]: the samples just evaluated (positions among the sampler's candidates); keep [s] bool."""
+        self._idx.append(idx[keep])
+        self._rows.append(self._last[keep])
+        self._last = None
+
+    def rows(self, n_samples: int) -> Optional[Tensor]:
+        if sum(i.numel() for i in self._idx) != n_samples or not self._idx:
+            return None
+        idx = torch.cat(self._idx)  # the kept samples are the candidates in their order: sort by position
+        return torch.cat(self._rows)[torch.argsort(idx)]
 
 
 class _ScaleGrad(torch.autograd.Function):

@@ -129,3 +129,33 @@ def test_nerfacc_requested_on_cpu_is_a_recorded_fallback(capsys):
         assert torch.equal(a, b)
     assert "not used" in acc.backend_note and "CUDA" in acc.backend_note
     assert "warning" in capsys.readouterr().err
+
+
+def test_inference_reuses_the_density_pass_with_the_same_result():
+    """At inference the colour pass takes the trunk outputs the sampler's density pass computed for the
+    samples it kept (render._TrunkMemo); it must give what evaluating the field again gives."""
+    from nerf_ff.config import ModelConfig, SamplerConfig
+    from nerf_ff.fields import RadianceField
+    from nerf_ff.render import render_rays
+    from nerf_ff.samplers import RaySampler
+
+    torch.manual_seed(0)
+    field = RadianceField(ModelConfig(encoding="gaussian", sigma=3.0, n_features=32, width=32, depth=2), BOX)
+    with torch.no_grad():  # dense enough that rays stop early and faint samples are dropped
+        field.trunk.net[-1].bias[0] = 1.5
+    sampler = RaySampler(SamplerConfig(grid_resolution=16, alpha_threshold=0.03), BOX, 0.5, 8.0)
+    o, d = _rays(300, seed=4)
+    bg = torch.ones(3)
+    rows = []  # samples the trunk evaluates
+    field.trunk.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    with torch.no_grad():
+        reused = render_rays(field, sampler, o, d, bg, max_samples=777)  # slices that do not align with waves
+    reused_rows, rows[:] = sum(rows), []
+    with torch.enable_grad():  # the training path evaluates the field again on the kept samples
+        full = render_rays(field, sampler, o, d, bg)
+    assert torch.equal(reused["ray_indices"], full["ray_indices"])
+    assert sum(rows) == reused_rows + full["ray_indices"].numel()  # the trunk ran once per sample, not twice
+    marched = sampler.sample(o, d, None, train=False)[0].numel()  # before the density pass drops any
+    assert 0 < reused["ray_indices"].numel() < 0.85 * marched
+    for key in ("rgb", "depth", "opacity", "weights"):
+        torch.testing.assert_close(reused[key], full[key].detach(), atol=1e-5, rtol=1e-5)

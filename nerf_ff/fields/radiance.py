@@ -102,7 +102,11 @@ class RadianceField(nn.Module):
 
     def density(self, x: Tensor) -> Tensor:
         """sigma [N] at world positions x [N, 3]."""
-        raw = self._trunk(x)
+        return self.sigma_of(self._trunk(x))
+
+    @staticmethod
+    def sigma_of(raw: Tensor) -> Tensor:
+        """sigma [N] from the trunk's output [N, 1 + features]."""
         return trunc_exp(raw[:, 0].float())
 
     def forward(self, x: Tensor, d: Tensor, image_index: Optional[Tensor] = None,
@@ -111,7 +115,12 @@ class RadianceField(nn.Module):
         or None for other cameras), code [N, appearance_dim] (an appearance code fitted to a held-out
         view, align.py; else the mean code) → rgb [N,3] in (0,1), sigma [N]."""
         raw = self._trunk(x)
-        sigma = trunc_exp(raw[:, 0].float())
+        return self.color_of(raw, d, image_index, code), self.sigma_of(raw)
+
+    def color_of(self, raw: Tensor, d: Tensor, image_index: Optional[Tensor] = None,
+                 code: Optional[Tensor] = None) -> Tensor:
+        """rgb [N, 3] from the trunk's output raw [N, 1 + features] (as `forward`): the renderer reuses
+        the trunk outputs of its density pass at inference (render.py)."""
         h = raw[:, 1:]
         if self.dir_enc is not None:
             de = self.dir_enc(d) if isinstance(self.dir_enc, SphericalHarmonics) else self.dir_enc((d + 1) / 2)
@@ -122,5 +131,4 @@ class RadianceField(nn.Module):
             elif code is None:
                 code = self.appearance.weight.mean(0).expand(h.shape[0], -1)
             h = torch.cat([h, code.to(h.dtype)], dim=-1)
-        rgb = torch.sigmoid(self.head(h).float())
-        return rgb, sigma
+        return torch.sigmoid(self.head(h).float())
