@@ -21,6 +21,7 @@ from nerf_ff.data import load_scene
 from nerf_ff.errors import UserError
 from nerf_ff.report import aggregate, best_sigmas, plot_quality_vs_sigma, write_report
 from nerf_ff.sweep import _error_from_log, expand, parse_sweep, sweep_main
+from nerf_ff.sweep.spec import find_sweep
 from nerf_ff.trainer import Trainer
 
 
@@ -95,6 +96,11 @@ def test_sweep_file_errors_are_one_line(bad, message):
     with pytest.raises(UserError, match=message) as err:
         parse_sweep({"scenes": ["builtin"], **bad})
     assert "\n" not in str(err.value)
+
+
+def test_an_unknown_sweep_name_lists_the_shipped_ones():
+    with pytest.raises(UserError, match="one of: builtin, fourfeat-table7, lego-full$"):
+        find_sweep("nope")
 
 
 def test_shipped_sweep_files_expand():

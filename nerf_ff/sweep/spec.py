@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Optional
 
 
-from ..config import (ENCODINGS, RunConfig, apply_overrides, available, compose, config_layers, find_named, load_yaml,
-                     parse_set)
+from ..config import (ENCODINGS, RunConfig, apply_overrides, compose, config_layers, find_named, load_yaml,
+                     parse_set, project_root)
 from ..errors import UserError
 from ..files import write_json
 
@@ -109,7 +109,8 @@ def _axis(value, key: str, where: str) -> Optional[list[int]]:
 
 
 def sweep_names() -> list[str]:
-    return [n[len("sweep-"):] for n in available("configs") if n.startswith("sweep-")]
+    """The shipped sweeps: NAME for configs/sweep-NAME.yaml (`available` lists presets only)."""
+    return sorted(p.stem[len("sweep-"):] for p in (project_root() / "configs").glob("sweep-*.yaml"))
 
 
 def find_sweep(name: str) -> Path:
