@@ -1,5 +1,7 @@
 """Regularisers and coarse-to-fine annealing: golden comparisons with brute force, and switches."""
 
+import math
+
 import torch
 
 from nerf_ff.encodings import FourierFeatures, gaussian_B
@@ -52,6 +54,11 @@ def test_annealing_fades_frequencies_in_lowest_first():
     norms = B.norm(dim=1)
     low, high = norms < norms.median(), norms >= norms.median()
     assert w[low].mean() > w[high].mean() and w.min() >= 0 and w.max() <= 1
+    proj = 2 * math.pi * x @ B.t()  # the windowed features, written in place or built with autograd
+    expected = torch.cat([torch.sin(proj) * w, torch.cos(proj) * w, x], dim=-1)
+    torch.testing.assert_close(enc(x), expected)
+    torch.testing.assert_close(enc(x.clone().requires_grad_()), expected)
+    assert enc(x[:0]).shape == (0, 67)
     enc.set_anneal(1.0)
     assert enc.window is None and torch.equal(enc(x), full)
     enc.set_anneal(None)

@@ -85,17 +85,18 @@ class FourierFeatures(Encoding):
             x = x01.float()
             proj = (2 * math.pi) * (x @ self.B.t())  # [N, m], float32 for phase accuracy
             m = proj.shape[1]
-            if self.window is not None:
-                w = self.window.to(proj.device)
-                parts = [torch.sin(proj) * w, torch.cos(proj) * w] + ([x] if self.include_input else [])
-                return torch.cat(parts, dim=-1)
+            w = None if self.window is None else self.window.to(proj.device)
             if proj.requires_grad:  # learned B, or gradients wanted w.r.t. positions
-                parts = [torch.sin(proj), torch.cos(proj)] + ([x] if self.include_input else [])
-                return torch.cat(parts, dim=-1)  # [N, 2m (+ in_dim)]
-            # No autograd needed: write the blocks in place (saves a concatenation pass).
+                sin, cos = torch.sin(proj), torch.cos(proj)
+                parts = [sin, cos] if w is None else [sin * w, cos * w]
+                return torch.cat(parts + ([x] if self.include_input else []), dim=-1)  # [N, 2m (+ in_dim)]
+            # No autograd needed: write the blocks in place (no temporaries: on a CPU each large fresh
+            # tensor costs page faults; the windowed encoding took 2-6x as long built from them).
             out = torch.empty(x.shape[0], self.out_dim, device=x.device)
             torch.sin(proj, out=out[:, :m])
             torch.cos(proj, out=out[:, m:2 * m])
+            if w is not None:
+                out[:, :2 * m].view(x.shape[0], 2, m).mul_(w)
             if self.include_input:
                 out[:, 2 * m:] = x
             return out
