@@ -8,6 +8,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
+from .backends import max_field_samples
 from .data.cameras import Cameras, pixel_rays
 from .fields import RadianceField
 from .depth import parse_depth
@@ -23,13 +24,7 @@ def autocast_for(device: torch.device, amp: str):
     return torch.autocast("cuda", dtype=dtype)
 
 
-def max_field_samples(device: torch.device) -> int:
-    """Samples per field call outside autograd. A CPU runs small calls faster per sample (their
-    activations stay in cache: fox views rendered 1.8 → 1.45 s at 2^13 instead of 2^17; BENCHMARKS.md)."""
-    return 2**19 if device.type == "cuda" else 2**13
-
-
-# Reuse the density pass's trunk outputs in the colour pass at inference (_TrunkMemo); a switch for
+# Reuse the density pass's trunk outputs in the colour pass at inference (_DensityPass); a switch for
 # scripts/cpu_speed.py, which measures what it saves.
 REUSE_TRUNK = True
 
@@ -64,18 +59,13 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
     max_samples = max_samples or max_field_samples(rays_o.device)
 
     # 1. sampler: packed intervals along each ray, empty space and occluded space skipped
-    def sigma_fn(t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor) -> Tensor:
-        x = rays_o[ray_indices] + rays_d[ray_indices] * (0.5 * (t_starts + t_ends))[:, None]
-        with ctx:
-            return _sliced(field.density, max_samples, x)
-
-    inference = REUSE_TRUNK and not torch.is_grad_enabled() and image_index is None
-    memo = _TrunkMemo(field, rays_o, rays_d, ctx, max_samples) if inference else None
-    ray_indices, t_starts, t_ends = sampler.sample(rays_o, rays_d, memo or sigma_fn, train=train, gen=gen)  # [S] each
+    reuse = REUSE_TRUNK and not torch.is_grad_enabled() and image_index is None  # inference
+    density = _DensityPass(field, rays_o, rays_d, ctx, max_samples, keep_rows=reuse)
+    ray_indices, t_starts, t_ends = sampler.sample(rays_o, rays_d, density, train=train, gen=gen)  # [S] each
 
     # 2. field at the interval midpoints
     t_mid = 0.5 * (t_starts + t_ends)
-    raw = memo.rows(ray_indices.numel()) if memo is not None else None
+    raw = density.rows(ray_indices.numel()) if reuse else None
     with ctx:
         if raw is not None:  # the density pass's trunk outputs: only the colour head is left to run
             args = (raw, rays_d[ray_indices]) + (() if codes is None else (codes[ray_indices],))
@@ -107,14 +97,17 @@ def render_rays(field: RadianceField, sampler: RaySampler, rays_o: Tensor, rays_
             "ray_indices": ray_indices, "t_starts": t_starts, "t_ends": t_ends}
 
 
-class _TrunkMemo:
-    """The sampler's density function at inference that keeps the trunk outputs of the samples the
-    sampler keeps (`visible_samples` calls `kept` after each wave), so the colour pass does not run the
-    trunk a second time on them. `rows(S)` gives them in sample order, or None when the sampler did not
-    report every kept sample (the field is then evaluated again)."""
+class _DensityPass:
+    """The sampler's density function (sigma of samples given by t_starts, t_ends, ray_indices). With
+    `keep_rows` (inference) it keeps the trunk outputs of the samples the sampler keeps
+    (`visible_samples` calls `kept` after each wave), so the colour pass does not run the trunk a second
+    time on them. `rows(S)` gives them in sample order, or None when the sampler did not report every
+    kept sample (the field is then evaluated again)."""
 
-    def __init__(self, field: RadianceField, rays_o: Tensor, rays_d: Tensor, ctx, max_samples: int):
+    def __init__(self, field: RadianceField, rays_o: Tensor, rays_d: Tensor, ctx, max_samples: int,
+                 keep_rows: bool):
         self.field, self.rays_o, self.rays_d, self.ctx, self.max_samples = field, rays_o, rays_d, ctx, max_samples
+        self.keep_rows = keep_rows
         self._last: Optional[Tensor] = None
         self._idx: list[Tensor] = []
         self._rows: list[Tensor] = []
@@ -122,17 +115,19 @@ class _TrunkMemo:
     def __call__(self, t_starts: Tensor, t_ends: Tensor, ray_indices: Tensor) -> Tensor:
         x = self.rays_o[ray_indices] + self.rays_d[ray_indices] * (0.5 * (t_starts + t_ends))[:, None]
         with self.ctx:
-            self._last = _sliced(self.field._trunk, self.max_samples, x)
-        return self.field.sigma_of(self._last)
+            raw = _sliced(self.field._trunk, self.max_samples, x)
+        self._last = raw if self.keep_rows else None
+        return self.field.sigma_of(raw)
 
     def kept(self, idx: Tensor, keep: Tensor) -> None:
         """idx [s]: the samples just evaluated (positions among the sampler's candidates); keep [s] bool."""
-        self._idx.append(idx[keep])
-        self._rows.append(self._last[keep])
-        self._last = None
+        if self._last is not None:
+            self._idx.append(idx[keep])
+            self._rows.append(self._last[keep])
+            self._last = None
 
     def rows(self, n_samples: int) -> Optional[Tensor]:
-        if sum(i.numel() for i in self._idx) != n_samples or not self._idx:
+        if not self._idx or sum(i.numel() for i in self._idx) != n_samples:
             return None
         idx = torch.cat(self._idx)  # the kept samples are the candidates in their order: sort by position
         return torch.cat(self._rows)[torch.argsort(idx)]

@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nerf_ff import render  # noqa: E402
+from nerf_ff import backends, render  # noqa: E402
 from nerf_ff.config import RunConfig, load_yaml  # noqa: E402
 from nerf_ff.data import load_scene  # noqa: E402
 from nerf_ff.samplers.occupancy import OccupancyGrid  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> int:
     cams = scene.test.cameras
     views = [i % len(cams) for i in range(1, args.views + 1)]
     with torch.no_grad():
-        for max_samples in (2**17, render.max_field_samples(torch.device("cpu"))):
+        for max_samples in (2**17, backends.max_field_samples(torch.device("cpu"))):
             for reuse in (False, True):
                 render.REUSE_TRUNK = reuse
                 render.render_image(model.field, model.sampler, cams, 0, bg, chunk=cfg.eval.chunk,

@@ -133,7 +133,7 @@ def test_nerfacc_requested_on_cpu_is_a_recorded_fallback(capsys):
 
 def test_inference_reuses_the_density_pass_with_the_same_result():
     """At inference the colour pass takes the trunk outputs the sampler's density pass computed for the
-    samples it kept (render._TrunkMemo); it must give what evaluating the field again gives."""
+    samples it kept (render._DensityPass); it must give what evaluating the field again gives."""
     from nerf_ff.config import ModelConfig, SamplerConfig
     from nerf_ff.fields import RadianceField
     from nerf_ff.render import render_rays
