@@ -48,7 +48,7 @@ def align_camera(field: RadianceField, sampler: RaySampler, cams: Cameras, index
     and the view's appearance code [appearance_dim] fitted on the left half (None without codes)."""
     device = field.aabb.device
     cam = cams[index].to(device)
-    H, W = cam.height, cam.width
+    W, H = cam.size(0)  # the view's own image
     pool = torch.arange(H * W) if used is None else used.reshape(-1).nonzero()[:, 0]
     target = gt.reshape(-1, 3).to(device)
     corr = PoseRefinement(1, box_size).to(device)

@@ -45,7 +45,7 @@ def side_by_side(run_dir: Path, scene, out: Path) -> Path:
     picks = [done[round(i)] for i in np.linspace(0, len(done) - 1, min(VIEWS_SHOWN, len(done)))]
     rows = []
     for i in dict.fromkeys(picks):
-        gt = to_u8(composite_gt(test.images[i], scene.background.float()))
+        gt = to_u8(composite_gt(test.view(i)[0], scene.background.float()))
         pred = iio.imread(run_dir / "eval" / f"{i:03d}.png")[..., :3]
         depth = iio.imread(run_dir / "eval" / f"{i:03d}_depth.png")[..., :3]
         rows.append([_titled(_big(img), label)

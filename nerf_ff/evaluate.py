@@ -156,10 +156,11 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t_render += time.perf_counter() - t0
-        gt = composite_gt(data.images[i], background)
+        image, used = data.view(i)  # at the view's own size; masked-out pixels are not scored
+        gt = composite_gt(image, background)
         pred = out["rgb"]
         opaque = out["opacity"] > 0.5
-        used = None if data.masks is None else data.masks[i].to(pred.device)  # masked-out pixels: not scored
+        used = None if used is None else used.to(pred.device)
         scores = score(pred, gt, used, lpips_model, device)
         row = {"view": i, "name": data.names[i] if i < len(data.names) else str(i),
                "psnr": scores["psnr"], "ssim": scores["ssim"], "opacity_mean": float(out["opacity"].mean()),
@@ -201,6 +202,10 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "split_note": scene.split_note,
         "n_views": len(rows),
         "resolution": [data.cameras.width, data.cameras.height],
+        **({"image_sizes": sorted({tuple(wh) for wh in data.cameras.all_sizes().tolist()}),
+            "resolution_note": "images of several sizes: resolution is their canvas (the largest width and height); "
+                               "each view is rendered and scored at its own size"}
+           if data.cameras.sizes is not None else {}),
         "encoding": m.encoding,
         "sigma": m.sigma if m.encoding in ("gaussian", "learned") else None,
         "scene_kind": space.kind,

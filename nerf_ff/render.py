@@ -172,7 +172,7 @@ def render_image(field: RadianceField, sampler: RaySampler, cams: Cameras, index
     chunk and each chunk's output is moved to the CPU before the next one is rendered."""
     parse_depth(depth)
     device = field.aabb.device
-    H, W = cams.height, cams.width
+    W, H = cams.size(index)  # the camera's own image (scenes with images of several sizes)
     rgb = torch.empty(H * W, 3)
     depth_map = torch.empty(H * W)
     opacity = torch.empty(H * W)

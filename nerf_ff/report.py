@@ -362,7 +362,7 @@ def contact_sheet(scene, rows: list[dict], path: Path, gt_loader=load_ground_tru
     data, background = gt_loader(first["_dir"], split)
     from .evaluate import composite_gt, to_u8  # noqa: PLC0415
 
-    gt = to_u8(composite_gt(data.images[view], background))  # [H, W, 3] uint8
+    gt = to_u8(composite_gt(data.view(view)[0], background))  # [H, W, 3] uint8, the view's own size
     H, W = gt.shape[:2]
     size = max(8, min(H, W) // 2)
     y, x = _crop_box(gt, size)

@@ -120,8 +120,9 @@ def validation_psnr(trainer: Trainer, val: Split, background: torch.Tensor, max_
         out = render_image(model.field, model.sampler, val.cameras, i,
                            eval_background(model.field, background.to(device), not val.has_alpha), chunk=chunk,
                            amp=trainer.amp)
-        used = None if val.masks is None else val.masks[i].to(out["rgb"].device)  # masked-out pixels: not scored
-        scores.append(psnr(out["rgb"], composite_gt(val.images[i], background).to(out["rgb"].device), used))
+        image, used = val.view(i)  # masked-out pixels: not scored
+        used = None if used is None else used.to(out["rgb"].device)
+        scores.append(psnr(out["rgb"], composite_gt(image, background).to(out["rgb"].device), used))
     return float(np.mean(scores))
 
 

@@ -100,6 +100,9 @@ class Trainer:
         train = scene.train
         self.images = train.images.to(self.device)  # [N, H, W, C] uint8
         self.masks = None if train.masks is None else train.masks.to(self.device).view(-1)  # [N*H*W] bool: usable
+        # Pixels are drawn from the whole canvas and the masked-out ones dropped: draw 1 / (usable fraction)
+        # as many, so a batch keeps its size on average (images of several sizes leave ~25 % of a canvas unused).
+        self._draw_factor = 1.0 if self.masks is None else 1.0 / max(float(self.masks.float().mean()), 1e-3)
         # Opaque photos with a learned background: rays composite over it instead of a random colour.
         self.learned_background = self.model.field.bg_head is not None and not train.has_alpha
         self.cameras = train.cameras.to(self.device)
@@ -195,8 +198,9 @@ class Trainer:
     def sample_batch(self, n_rays: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Random training pixels → rays_o, rays_d [n,3], target rgb + background [n,6], image index [n]."""
         N, H, W, C = self.images.shape
-        flat = torch.randint(0, N * H * W, (n_rays,), device=self.device, generator=self.gen)
-        if self.masks is not None:  # masked-out pixels (transients) are never trained on
+        n_draw = n_rays if self.masks is None else max(1, round(n_rays * self._draw_factor))
+        flat = torch.randint(0, N * H * W, (n_draw,), device=self.device, generator=self.gen)
+        if self.masks is not None:  # masked-out pixels (transients, the canvas beyond an image) are never trained on
             flat = flat[self.masks[flat]]
             n_rays = flat.shape[0]
         img, pix = flat // (H * W), flat % (H * W)
@@ -312,6 +316,8 @@ class Trainer:
 
         test = self.model.posed(self.scene).test  # held-out view 0 where the refined cameras put it
         cams = test.cameras[0]
+        image = test.view(0)[0]
+        cams = cams.resized(image.shape[1], image.shape[0])  # its own size (scenes with images of several sizes)
         scale = min(1.0, PREVIEW_SIDE / max(cams.width, cams.height))
         small = cams.scaled(scale) if scale < 1 else cams
         self.model.eval()
@@ -319,7 +325,7 @@ class Trainer:
         out = render_image(self.model.field, self.model.sampler, small, 0,
                            eval_background(self.model.field, bg, not test.has_alpha), amp=self.amp)
         self.model.train()
-        gt = test.images[0].float().permute(2, 0, 1)[None] / 255.0
+        gt = image.float().permute(2, 0, 1)[None] / 255.0
         gt = torch.nn.functional.interpolate(gt, size=(small.height, small.width), mode="area")[0].permute(1, 2, 0)
         gt = composite_gt((gt * 255).round().to(torch.uint8), self.scene.background.float())
         log.image(self.step, to_u8(out["rgb"]))

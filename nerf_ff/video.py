@@ -145,9 +145,7 @@ def rescale_cameras(cams: Cameras, resolution: Optional[tuple[int, int]]) -> Cam
     """Cameras rendering `resolution` (W, H) with the same field of view (per-axis intrinsics scale)."""
     if resolution is None:
         return cams
-    W, H = resolution
-    sx, sy = W / cams.width, H / cams.height
-    return Cameras(cams.c2w, cams.fx * sx, cams.fy * sy, cams.cx * sx, cams.cy * sy, W, H, cams.distortion)
+    return cams.resized(*resolution)
 
 
 def camera_path(scene: SceneData, path: str, n_frames: Optional[int] = None,
@@ -172,7 +170,7 @@ def camera_path(scene: SceneData, path: str, n_frames: Optional[int] = None,
     if path == "test":
         if scene.splits.get("test") is None or len(scene.test) == 0:
             raise UserError(f"scene {scene.name} has no test views; use --path orbit, spiral or interpolate")
-        cams = trajectories.held_out_views(scene.test.cameras)
+        cams = trajectories.held_out_views(scene.test.cameras.on_canvas())  # frames of one size
         if n_frames is not None and n_frames < len(cams):
             if n_frames < 1:
                 raise UserError(f"--frames must be a positive integer, got {n_frames}; pass e.g. 120")

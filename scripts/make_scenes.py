@@ -13,6 +13,8 @@
                              of them (mask_path); OUT/transient_nomask: the same images without the masks
         OUT/noisy_ngp        outdoor_ngp with the training views' poses off by 1 degree and 0.03 units (1 % of
                              the ring's radius), as structure from motion gets them wrong; held-out poses exact
+        OUT/portrait_ngp     outdoor_ngp with every third view (0, 3, ...) a portrait camera (72x96): images of two
+                             sizes, per-frame intrinsics; OUT/portrait_colmap: the same as a COLMAP model, two cameras
 """
 
 import sys
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from nerf_ff.config import SceneConfig
 from nerf_ff.data.outdoor import (add_transients, facing_cameras, fisheye_cameras, render_outdoor, ring_cameras,
-                                  write_outdoor_scene)
+                                  with_portraits, write_outdoor_scene)
 from nerf_ff.data.procedural import make_builtin_scene, write_blender_folder
 
 
@@ -39,6 +41,9 @@ def main(out: str) -> None:
     write_outdoor_scene(root / "transient_ngp", "ngp", images=busy, masks=masks)
     write_outdoor_scene(root / "transient_nomask", "ngp", images=busy)
     write_outdoor_scene(root / "noisy_ngp", "ngp", images=images, pose_noise=POSE_NOISE)
+    images = render_outdoor(with_portraits(ring_cameras(), 3))
+    for layout in ("ngp", "colmap"):
+        write_outdoor_scene(root / f"portrait_{layout}", layout, images=images, portrait_every=3)
     images = render_outdoor(facing_cameras())
     for layout in ("llff", "colmap"):
         write_outdoor_scene(root / f"facing_{layout}", layout, 24, images=images, rig="facing")
@@ -46,7 +51,7 @@ def main(out: str) -> None:
     for layout in ("ngp", "colmap"):
         write_outdoor_scene(root / f"fisheye_{layout}", layout, images=images, rig="fisheye")
     print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap, fisheye_ngp, fisheye_colmap, "
-          f"transient_ngp, transient_nomask, noisy_ngp "
+          f"transient_ngp, transient_nomask, noisy_ngp, portrait_ngp, portrait_colmap "
           f"in {time.perf_counter() - t0:.1f} s")
 
 

@@ -11,7 +11,7 @@ OUT=${1:-/tmp/nerf_ff_bars}
 NERF_FF=${NERF_FF:-.venv/bin/nerf-ff}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
-[ -d "$OUT/scenes/noisy_ngp" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
+[ -d "$OUT/scenes/portrait_colmap" ] || "$PY" scripts/make_scenes.py "$OUT/scenes"
 run() {  # name, then the train arguments
   local name=$1; shift
   if [ -f "$OUT/$name/metrics.json" ]; then echo "$name: done already"; return; fi
@@ -38,6 +38,8 @@ for name in ${BARS:-fox object outdoor_ngp outdoor_colmap facing_llff facing_col
     fisheye_colmap) run fisheye_colmap "$OUT/scenes/fisheye_colmap" --time-budget 300 ;;
     transient_ngp) run transient_ngp "$OUT/scenes/transient_ngp" --time-budget 300 ;;
     transient_nomask) run transient_nomask "$OUT/scenes/transient_nomask" --time-budget 300 ;;
+    portrait_ngp) run portrait_ngp "$OUT/scenes/portrait_ngp" --time-budget 300 ;;
+    portrait_colmap) run portrait_colmap "$OUT/scenes/portrait_colmap" --time-budget 300 ;;
     noisy_ngp) run noisy_ngp "$OUT/scenes/noisy_ngp" --time-budget 300 ;;
     noisy_refine) run noisy_refine "$OUT/scenes/noisy_ngp" --time-budget 300 --set train.pose_refine=true ;;
     outdoor_refine) run outdoor_refine "$OUT/scenes/outdoor_ngp" --time-budget 300 --set train.pose_refine=true ;;

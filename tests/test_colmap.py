@@ -332,5 +332,5 @@ def test_bad_models_fail_cleanly(tmp_path):
     resized = write_scene(tmp_path / "resized", small_model())
     for p in (resized / "images").iterdir():
         Image.fromarray(np.zeros((H * 2, W * 2, 3), np.uint8)).save(p)
-    with pytest.raises(UserError, match="the model's camera is 64x48 but the images are 128x96"):
+    with pytest.raises(UserError, match="the model's camera of img_01.png is 64x48 but the image is 128x96"):
         load_scene(SceneConfig(name="c", path=str(resized)))

@@ -215,7 +215,8 @@ def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path, mixed):
             Image.fromarray(img).save(src / f"p{k}.png", exif=exif.tobytes())
         else:  # all 20x12 upright: stored 20x12 or (quarter turns) 12x20
             _tagged(img, k + 1, src / f"p{k}.png")
-    frames, size, note = _frames_from_folder(src, dst, 1, None)
+    frames, note = _frames_from_folder(src, dst, 1, None)
+    size, = {f.size for f in frames}
     written = [np.asarray(Image.open(dst / f.name)) for f in frames]
     if not mixed:  # one size upright: every photo as a viewer shows it
         assert size == (20, 12) and note.startswith("upright")
@@ -319,6 +320,35 @@ def test_video_frames_selected_by_sharpness_and_registered(tmp_path):
     check_poses(doc, {n: cams.c2w[i].double().numpy() for n, i in by_name.items()})
     scene = load_scene(SceneConfig(name="v", path=str(out)))
     assert len(scene.train) + len(scene.test) == report["registered"]
+
+
+@needs_pycolmap
+def test_photos_of_two_sizes_get_a_camera_each(tmp_path):
+    """Landscape and portrait photos (turns baked into the pixels, or two cameras): one SfM camera per
+    size, each frame's own intrinsics in transforms.json, and the scene loads each image at its size."""
+    from PIL import Image
+
+    cams = orbit_cameras(24)
+    portrait = [i for i in range(24) if i % 3 == 0]
+    turned = cams[portrait]
+    turned = Cameras(turned.c2w, turned.fx, turned.fy, torch.full((8,), H / 2), torch.full((8,), W / 2), H, W)
+    imgs = {**dict(enumerate(render(cams))), **dict(zip(portrait, render(turned)))}
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i, img in imgs.items():
+        Image.fromarray(img).save(src / f"view_{i:03d}.png")
+    report = process(src, tmp_path / "scene", progress=False)
+    assert report["registered"] >= 22
+    doc = json.loads((tmp_path / "scene" / "transforms.json").read_text())
+    check_poses(doc, {f"images/view_{i:03d}.png": cams.c2w[i].double().numpy() for i in range(24)})
+    for f in doc["frames"]:
+        i = int(f["file_path"][-7:-4])
+        assert (f["w"], f["h"]) == ((H, W) if i in portrait else (W, H))
+        assert abs(f["fl_x"] / FOCAL - 1) < 0.03 and abs(f["cx"] / (f["w"] / 2) - 1) < 0.05
+    scene = load_scene(SceneConfig(name="two", path=str(tmp_path / "scene")))
+    sizes = {scene.train.cameras.size(k) for k in range(len(scene.train))}
+    assert sizes == {(W, H), (H, W)} and "images of 2 sizes" in scene.describe(0.0)
+    assert scene.train.keypoints is not None and len(scene.train.keypoints) > 100  # both cameras' keypoints fit
 
 
 @needs_pycolmap

@@ -81,6 +81,8 @@ def load_scene(cfg: SceneConfig, yaml_dir: Optional[Path] = None,
         fmt = detect_format(path)
     folder = path.parent if path.is_file() else path
     scene = _load(fmt, path, folder, cfg, splits)
+    for split in scene.splits.values():  # images of different sizes: each trains and scores its own pixels
+        split.mask_canvas()
     beyond = {name: split.mask_lens_range() for name, split in scene.splits.items()}
     if any(beyond.values()):
         scene.meta["lens_range"] = ("pixels beyond the lens model's range left out: "

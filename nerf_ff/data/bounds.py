@@ -51,8 +51,10 @@ def focus_point(centres: np.ndarray, forward: np.ndarray) -> Optional[np.ndarray
 
 
 def half_fov(cams: Cameras) -> float:
-    """Half the narrower field of view (radians) of the widest-focal camera."""
-    return math.atan(min(cams.width / (2 * float(cams.fx.max())), cams.height / (2 * float(cams.fy.max()))))
+    """Half the narrowest field of view (radians) of any camera along either image axis (for one image
+    size: that of the widest-focal camera)."""
+    wh = cams.all_sizes().double()
+    return math.atan(float(torch.minimum(wh[:, 0] / (2 * cams.fx.double().cpu()), wh[:, 1] / (2 * cams.fy.double().cpu())).min()))
 
 
 def camera_axes(cams: Cameras) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,11 @@ class Cameras:
     width: int
     height: int
     distortion: Optional[Tensor] = None  # [N, 7] (k1, k2, p1, p2, k3, k4, fisheye) or None: ideal pinholes
+    # [N, 2] int64 (w, h): each image's own size when a scene's images differ in size (several cameras,
+    # portrait and landscape). They are stored top-left on a width x height canvas (the largest w and h),
+    # so a pixel (i, j) of an image is pixel (i, j) of its canvas; the loader masks the rest. None: every
+    # image is width x height.
+    sizes: Optional[Tensor] = None
 
     def __post_init__(self):
         if self.distortion is not None and self.distortion.shape[-1] < LENS_PARAMS:  # (k1, k2, p1, p2): pad
@@ -62,31 +67,72 @@ class Cameras:
             idx = [idx]
         dist = None if self.distortion is None else self.distortion[idx]
         return Cameras(self.c2w[idx], self.fx[idx], self.fy[idx], self.cx[idx], self.cy[idx],
-                       self.width, self.height, dist)
+                       self.width, self.height, dist, None if self.sizes is None else self.sizes[idx])
 
     def to(self, device) -> "Cameras":
         dist = None if self.distortion is None else self.distortion.to(device)
         return Cameras(self.c2w.to(device), self.fx.to(device), self.fy.to(device), self.cx.to(device),
-                       self.cy.to(device), self.width, self.height, dist)
+                       self.cy.to(device), self.width, self.height, dist, self.sizes)
+
+    def size(self, index: int) -> tuple[int, int]:
+        """(w, h) of camera `index`'s own image."""
+        if self.sizes is None:
+            return self.width, self.height
+        w, h = self.sizes[index].tolist()
+        return int(w), int(h)
+
+    def all_sizes(self) -> Tensor:
+        """[N, 2] int64: every camera's own (w, h)."""
+        if self.sizes is not None:
+            return self.sizes
+        return torch.tensor([[self.width, self.height]], dtype=torch.long).expand(len(self), 2)
 
     def scaled(self, factor: float) -> "Cameras":
         """Intrinsics for an image resized by `factor` (0.5 halves the resolution)."""
         return self.resized(round(self.width * factor), round(self.height * factor))
 
     def resized(self, w: int, h: int) -> "Cameras":
-        """Intrinsics for the image resized to w x h (each axis by its own ratio)."""
+        """Intrinsics for the image (canvas) resized to w x h (each axis by its own ratio)."""
         sx, sy = w / self.width, h / self.height
-        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion)
+        sizes = None
+        if self.sizes is not None:
+            sizes = (self.sizes.double() * torch.tensor([sx, sy], dtype=torch.float64)).round().long()
+            sizes = torch.minimum(sizes.clamp_min(1), torch.tensor([w, h]))
+        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion, sizes)
+
+    def fitted(self, calibrated: Tensor, stored: Tensor) -> "Cameras":
+        """These cameras, calibrated for images of [N, 2] (w, h) sizes `calibrated`, for the images as
+        `stored` ([N, 2]: resized, each by its own ratios): width x height becomes the largest stored size,
+        `sizes` the stored ones where they differ. With one size this is `resized`."""
+        calibrated, stored = calibrated.double(), stored.long()
+        s = stored.double() / calibrated  # [N, 2]
+        sx, sy = s[:, 0].to(self.fx.dtype), s[:, 1].to(self.fx.dtype)
+        w, h = (int(v) for v in stored.max(0).values.tolist())
+        sizes = None if bool((stored == torch.tensor([w, h])).all()) else stored.clone()
+        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion, sizes)
+
+    def on_canvas(self) -> "Cameras":
+        """Cameras that all render the width x height canvas, each with its own image centred on it (the
+        view it saw, with more of the scene around it): frames of one size for a video."""
+        if self.sizes is None:
+            return self
+        pad = (torch.tensor([self.width, self.height]) - self.sizes).to(self.cx.dtype) / 2  # [N, 2]
+        return Cameras(self.c2w, self.fx, self.fy, self.cx + pad[:, 0].to(self.cx.device),
+                       self.cy + pad[:, 1].to(self.cy.device), self.width, self.height, self.distortion)
 
     @staticmethod
     def cat(cams: "list[Cameras]") -> "Cameras":
-        """One set of cameras of the same image size (missing distortion becomes zeros)."""
+        """One set of cameras (missing distortion becomes zeros; images of different sizes share the
+        largest canvas)."""
         dist = None
         if any(c.distortion is not None for c in cams):
             dist = torch.cat([c.distortion if c.distortion is not None else torch.zeros(len(c), LENS_PARAMS)
                               for c in cams])
         f = lambda name: torch.cat([getattr(c, name) for c in cams])  # noqa: E731
-        return Cameras(f("c2w"), f("fx"), f("fy"), f("cx"), f("cy"), cams[0].width, cams[0].height, dist)
+        w, h = max(c.width for c in cams), max(c.height for c in cams)
+        sizes = torch.cat([c.all_sizes() for c in cams])
+        sizes = None if bool((sizes == torch.tensor([w, h])).all()) else sizes
+        return Cameras(f("c2w"), f("fx"), f("fy"), f("cx"), f("cy"), w, h, dist, sizes)
 
     @staticmethod
     def from_fov(c2w: Tensor, width: int, height: int, fov_x: float) -> "Cameras":
@@ -232,10 +278,11 @@ def pixel_rays(cams: Cameras, cam_idx: Tensor, px: Tensor, py: Tensor) -> tuple[
 
 
 def image_rays(cams: Cameras, index: int, device=None) -> tuple[Tensor, Tensor]:
-    """All rays of one camera in row-major pixel order: [H*W, 3] each."""
+    """All rays of one camera (its own image size) in row-major pixel order: [H*W, 3] each."""
     device = device or cams.c2w.device
-    j, i = torch.meshgrid(torch.arange(cams.height, device=device), torch.arange(cams.width, device=device), indexing="ij")
-    idx = torch.full((cams.height * cams.width,), index, dtype=torch.long, device=device)
+    w, h = cams.size(index)
+    j, i = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    idx = torch.full((h * w,), index, dtype=torch.long, device=device)
     return pixel_rays(cams.to(device) if cams.c2w.device != torch.device(device) else cams, idx, i.reshape(-1), j.reshape(-1))
 
 

@@ -32,7 +32,6 @@ out every cfg.test_every-th image in name order.
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,7 @@ import torch
 
 from ..config import SceneConfig
 from ..errors import UserError
-from .bounds import cascade_levels, scene_bounds
+from .bounds import cascade_levels, half_fov, scene_bounds
 from .cameras import Cameras, lens
 from .images import load_scaled
 from .scene import SceneData, Split, every_nth_split
@@ -342,19 +341,17 @@ def camera_intrinsics(cam: ColmapCamera, where: str = "") -> np.ndarray:
 
 
 def to_cameras(model: SparseModel, images: Sequence[ColmapImage]) -> Cameras:
-    """Cameras (OpenGL c2w, distortion when any coefficient is non-zero) of `images`, which must
-    share one image size."""
+    """Cameras (OpenGL c2w, distortion when any coefficient is non-zero) of `images`; cameras of
+    different image sizes share a canvas (Cameras.sizes)."""
     where = str(model.path or "COLMAP model")
-    sizes = {(model.cameras[i.camera_id].width, model.cameras[i.camera_id].height) for i in images}
-    if len(sizes) > 1:
-        raise UserError(f"{where}: images come from cameras of different sizes {sorted(sizes)}; "
-                        "resize the images to one size and re-run the mapper")
-    (w, h), = sizes
+    sizes = torch.tensor([(model.cameras[i.camera_id].width, model.cameras[i.camera_id].height) for i in images],
+                         dtype=torch.long)  # [N, 2]
     intr = np.stack([camera_intrinsics(model.cameras[i.camera_id], where) for i in images])  # [N, 4 + 7]
     c2w = torch.from_numpy(np.stack([c2w_opengl(i) for i in images])).float()  # [N, 3, 4]
     t = lambda col: torch.from_numpy(intr[:, col]).float()  # noqa: E731
     dist = torch.from_numpy(intr[:, 4:]).float() if np.any(intr[:, 4:] != 0) else None
-    return Cameras(c2w, t(0), t(1), t(2), t(3), int(w), int(h), dist)
+    w, h = (int(v) for v in sizes.max(0).values)
+    return Cameras(c2w, t(0), t(1), t(2), t(3), w, h, dist).fitted(sizes, sizes)
 
 
 # --------------------------------------------------------------------------- loading
@@ -385,12 +382,15 @@ def load_colmap(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
         imgs = [images[i] for i in idx]
         label = f"the {name} split of {model_dir}"
         cams = to_cameras(model, imgs)
-        pixels, (w0, h0), source = load_scaled([image_dir / i.name for i in imgs], cfg.downscale, label,
-                                               (cams.width, cams.height))
-        if (cams.width, cams.height) != (w0, h0):
-            raise UserError(f"{label}: the model's camera is {cams.width}x{cams.height} but the images are {w0}x{h0}; "
+        model_sizes = cams.all_sizes()
+        pixels, before, after, source = load_scaled([image_dir / i.name for i in imgs], cfg.downscale, label,
+                                                    (cams.width, cams.height) if cams.sizes is None else None)
+        odd = np.flatnonzero((model_sizes.numpy() != before).any(1))
+        if len(odd):
+            (mw, mh), (w0, h0) = model_sizes[odd[0]].tolist(), before[odd[0]]
+            raise UserError(f"{label}: the model's camera of {imgs[odd[0]].name} is {mw}x{mh} but the image is {w0}x{h0}; "
                             "use the images the model was made from (not resized copies)")
-        cams = cams.resized(pixels.shape[2], pixels.shape[1])
+        cams = cams.fitted(model_sizes, torch.from_numpy(after))
         out[name] = Split(torch.from_numpy(pixels), cams, [i.name for i in imgs])
         sources.add(source)
 
@@ -398,7 +398,7 @@ def load_colmap(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
     all_cams = to_cameras(model, images)
     c2w = all_cams.c2w.double().numpy()  # [N, 3, 4]
     centres, forward = c2w[:, :, 3], -c2w[:, :, 2]
-    fov = 2 * math.atan(min(all_cams.width / (2 * float(all_cams.fx.max())), all_cams.height / (2 * float(all_cams.fy.max()))))
+    fov = 2 * half_fov(all_cams)
     box, levels, facts = None, 1, {}
     if scene_kind(cfg, out) == "object":  # unbounded scenes take the cameras' region of interest
         centre, half, facts = scene_bounds(model.points.xyz, centres, forward, fov / 2)

@@ -7,6 +7,9 @@ them: images/IMG_4026.JPG → images_4/image000.png). They are used only when ev
 pixel of the calibrated size / d, and the cameras are scaled to their exact size; otherwise the
 originals are area-downscaled here. Benchmarks (mip-NeRF 360, LLFF) are scored against those copies.
 
+Images of different sizes (several cameras; portrait and landscape) share one canvas, each top-left
+(`load_any_size`); the cameras know each one's own size (cameras.Cameras.sizes).
+
 Images keep their channels: RGB stays [H, W, 3], anything with alpha becomes straight-alpha RGBA
 [H, W, 4]. Pixel rows are taken as stored: EXIF orientation is ignored, as in instant-ngp and COLMAP
 (which computed the intrinsics from the stored pixels).
@@ -149,23 +152,39 @@ def pixels_note(downscale: int, copies: Optional[Path] = None) -> str:
 
 
 def load_scaled(paths: Sequence[Path], downscale: int, label: str,
-                calibrated: Optional[tuple[int, int]] = None) -> tuple[np.ndarray, tuple[int, int], str]:
-    """Like `load_images`, preferring pre-downscaled copies when `calibrated` (the size the cameras are
-    calibrated for) is known. Returns images, the calibrated (or original) size, and where the pixels
-    came from (for the scene's meta). Scale the cameras to the images' own size afterwards."""
+                calibrated: Optional[tuple[int, int]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Like `load_any_size`, preferring pre-downscaled copies when `calibrated` (the one size the cameras
+    are calibrated for) is known. Returns the images on their canvas, their sizes [N, 2] (w, h) before
+    and after downscaling, and where the pixels came from (for the scene's meta). Fit the cameras to the
+    stored sizes afterwards (`Cameras.fitted`)."""
     small = prescaled(paths, downscale, calibrated) if calibrated is not None else None
     if small is None:
-        images, size = load_images(paths, downscale, label)
-        return images, size, pixels_note(downscale)
-    images, _ = load_images(small, 1, label)
-    return images, (int(calibrated[0]), int(calibrated[1])), pixels_note(downscale, small[0].parent)
+        images, before, after = load_any_size(paths, downscale, label)
+        return images, before, after, pixels_note(downscale)
+    images, _, after = load_any_size(small, 1, label)
+    before = np.tile(np.array(calibrated, dtype=np.int64), (len(paths), 1))
+    return images, before, after, pixels_note(downscale, small[0].parent)
 
 
 def load_images(paths: Sequence[Path], downscale: int = 1, label: str = "images") -> tuple[np.ndarray, tuple[int, int]]:
-    """Decode (and downscale) images in a thread pool; all must share one size.
+    """Decode (and downscale) images that share one size (formats with one camera for all: NeRF-synthetic,
+    LLFF). Returns images [N, H', W', C] uint8 and the original (width, height) before downscaling.
+    `label` names the group in error messages (e.g. "the train split of transforms_train.json")."""
+    images, before, _ = load_any_size(paths, downscale, label)
+    odd = np.flatnonzero((before != before[0]).any(1))
+    if len(odd):
+        (w0, h0), (w, h) = before[0], before[odd[0]]
+        raise UserError(f"images of {label} differ in size: {paths[0]} is {w0}x{h0} but {paths[odd[0]]} is "
+                        f"{w}x{h}; this format has one camera for all images: resize them to one size")
+    return images, (int(before[0, 0]), int(before[0, 1]))
 
-    Returns images [N, H', W', C] uint8 and the original (width, height) before downscaling.
-    `label` names the group in error messages (e.g. "the train split of transforms_train.json").
+
+def load_any_size(paths: Sequence[Path], downscale: int = 1,
+                  label: str = "images") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode (and downscale) images in a thread pool. Images of different sizes are stored top-left on
+    one canvas (the largest width and height; zeros elsewhere, which the loaders mask: Split.mask_canvas).
+
+    Returns images [N, H', W', C] uint8 and each image's (w, h) [N, 2] int64 before and after downscaling.
     """
     if not paths:
         raise UserError(f"{label} lists no images; add frames to it")
@@ -178,36 +197,40 @@ def load_images(paths: Sequence[Path], downscale: int = 1, label: str = "images"
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(work, paths))
 
-    size0 = results[0][0]
-    for p, (size, _) in zip(paths, results):
-        if size != size0:
-            raise UserError(f"images of {label} differ in size: {paths[0]} is {size0[0]}x{size0[1]} but {p} is "
-                            f"{size[0]}x{size[1]}; resize them to one size")
+    before = np.array([size for size, _ in results], dtype=np.int64)  # [N, 2]
     arrays = [a for _, a in results]
+    after = np.array([(a.shape[1], a.shape[0]) for a in arrays], dtype=np.int64)
     if len({a.shape[-1] for a in arrays}) > 1:
         # A mix of RGB and RGBA files: give the RGB ones an opaque alpha channel.
         arrays = [a if a.shape[-1] == 4 else np.concatenate([a, np.full_like(a[..., :1], 255)], -1) for a in arrays]
-    return np.stack(arrays), size0
+    if (after == after[0]).all():
+        return np.stack(arrays), before, after
+    w, h = after.max(0)
+    canvas = np.zeros((len(arrays), h, w, arrays[0].shape[-1]), dtype=np.uint8)
+    for k, a in enumerate(arrays):
+        canvas[k, :a.shape[0], :a.shape[1]] = a
+    return canvas, before, after
 
 
-def load_masks(paths: Sequence[Optional[Path]], size: tuple[int, int], out_hw: tuple[int, int],
+def load_masks(paths: Sequence[Optional[Path]], sizes: np.ndarray, stored: np.ndarray, canvas_hw: tuple[int, int],
                label: str) -> np.ndarray:
-    """Pixel masks [N, H', W'] bool for images of full `size` (width, height) stored at `out_hw`: a mask
-    file's first channel, non-zero = use the pixel (nerfstudio's convention); None = every pixel. A
-    downscaled pixel is used only if every pixel it averages is (masked-out content never leaks in)."""
-    h, w = out_hw
-    out = np.ones((len(paths), h, w), dtype=bool)
+    """Pixel masks [N, H', W'] bool on the images' canvas, for images of full sizes `sizes` [N, 2] (w, h)
+    stored at `stored` [N, 2]: a mask file's first channel, non-zero = use the pixel (nerfstudio's
+    convention); None = every pixel. A downscaled pixel is used only if every pixel it averages is
+    (masked-out content never leaks in)."""
+    out = np.ones((len(paths), *canvas_hw), dtype=bool)
     for k, path in enumerate(paths):
         if path is None:
             continue
         m = read_image(Path(path))[..., 0] > 0
-        if (m.shape[1], m.shape[0]) != tuple(size):
+        size, (w, h) = tuple(int(v) for v in sizes[k]), (int(v) for v in stored[k])
+        if (m.shape[1], m.shape[0]) != size:
             raise UserError(f"{label}: mask {path} is {m.shape[1]}x{m.shape[0]} but its image is {size[0]}x{size[1]}; "
                             "use masks of the images' size")
         if m.shape != (h, w):
             m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 1 - 1e-4
-        out[k] = m
-    if not out.any():
+        out[k, :h, :w] = m
+    if not any(out[k, :h, :w].any() for k, (w, h) in enumerate(stored)):
         raise UserError(f"{label}: the masks leave no pixel to use (they should be non-zero where the pixel is kept); "
                         "fix or invert the masks")
     return out

@@ -37,11 +37,12 @@ MAX_FRAME_ERROR_PX = 2.0  # median reprojection through the scene's cameras: els
 
 
 def sfm_keypoints(images: Sequence[Optional[ColmapImage]], points: ColmapPoints, cams: Cameras,
-                  model_size: tuple[int, int]) -> tuple[Tensor, float]:
+                  model_sizes: Tensor) -> tuple[Tensor, float]:
     """Keypoints of `images` (one per camera of `cams`, None where the model has no such image) as
     [K, 4] float32 rows (camera index, u, v, depth along the unit ray), in the pixels of `cams`
-    (the model's pixels `model_size` = (w, h) scaled to cams.width x cams.height); and the median
-    distance between the keypoints and their points projected through `cams`, in the model's pixels."""
+    (the model's pixels, of images sized `model_sizes` [N, 2] (w, h), scaled to each camera's own
+    size); and the median distance between the keypoints and their points projected through `cams`,
+    in the model's pixels."""
     order = np.argsort(points.ids)
     sorted_ids = points.ids[order]
     good = points.error <= MAX_ERROR_PX
@@ -60,18 +61,18 @@ def sfm_keypoints(images: Sequence[Optional[ColmapImage]], points: ColmapPoints,
     if not rows:
         return torch.zeros(0, 4), 0.0
     kp = torch.from_numpy(np.concatenate(rows))  # [K, 6] float64: camera, u, v, xyz (model pixels)
-    sx, sy = cams.width / model_size[0], cams.height / model_size[1]
     cam_idx = kp[:, 0].long()
-    uv = kp[:, 1:3] * torch.tensor([sx, sy], dtype=kp.dtype)
+    scale = cams.all_sizes().double() / model_sizes.double()  # [N, 2]: the model's pixels → the cameras'
+    uv = kp[:, 1:3] * scale[cam_idx]
     xyz = kp[:, 3:].float()
-    # How far the points land from their keypoints through these cameras (a frame check).
-    err = torch.cat([(project(cams, int(c), xyz[cam_idx == c])[0].double() - uv[cam_idx == c]).norm(dim=-1)
+    # How far the points land from their keypoints through these cameras (a frame check), in model pixels.
+    err = torch.cat([(project(cams, int(c), xyz[cam_idx == c])[0].double() - uv[cam_idx == c]).norm(dim=-1) / scale[c, 0]
                      for c in cam_idx.unique()])
     o, d = pixel_rays(cams, cam_idx, (uv[:, 0] - 0.5).float(), (uv[:, 1] - 0.5).float())
     depth = ((xyz - o) * d).sum(-1)
     front = depth > 0
     out = torch.cat([cam_idx[:, None].float(), uv.float(), depth[:, None]], dim=1)[front]
-    return out.contiguous(), float(err.median()) / sx
+    return out.contiguous(), float(err.median())
 
 
 def attach_keypoints(scene: SceneData, folder: Path) -> None:
@@ -90,17 +91,17 @@ def attach_keypoints(scene: SceneData, folder: Path) -> None:
         return
     by_name = {Path(i.name).name: i for i in model.images.values()}
     images = [by_name.get(Path(n).name) for n in train.names]
-    found = [i for i in images if i is not None]
-    sizes = {(model.cameras[i.camera_id].width, model.cameras[i.camera_id].height) for i in found}
-    if not found or len(sizes) > 1:
-        scene.meta["keypoints"] = (f"none: {model_dir} has no training image" if not found else
-                                   f"none: {model_dir} has cameras of several sizes")
+    if not any(i is not None for i in images):
+        scene.meta["keypoints"] = f"none: {model_dir} has no training image"
         return
+    own = train.cameras.all_sizes()
+    sizes = torch.tensor([own[k].tolist() if i is None else (model.cameras[i.camera_id].width, model.cameras[i.camera_id].height)
+                          for k, i in enumerate(images)], dtype=torch.long)  # [N, 2]: the model's image sizes
     frames = [None] + ([np.asarray(scene.meta["applied_transform"], np.float64)] if "applied_transform" in scene.meta else [])
     results = []
     for A in frames:  # the model's own world, and nerfstudio's applied transform of it: the one that fits
         points = model.points if A is None else dataclasses.replace(model.points, xyz=model.points.xyz @ A[:3, :3].T + A[:3, 3])
-        results.append(sfm_keypoints(images, points, train.cameras, next(iter(sizes))))
+        results.append(sfm_keypoints(images, points, train.cameras, sizes))
     kp, err = min(results, key=lambda r: r[1])
     if err > MAX_FRAME_ERROR_PX:
         scene.meta["keypoints"] = (f"none: the points of {model_dir} land {err:.1f} px (median) from their keypoints "

@@ -2,7 +2,7 @@
 
 Intrinsics are read per frame, falling back to the file's top level: `fl_x`, `fl_y` (default fl_x),
 else `camera_angle_x` / `camera_angle_y`; `cx`, `cy` (default the image centre); `w`, `h` (default the
-image size, and they must match it); distortion `k1 k2 p1 p2 k3 k4` (OpenCV radial-tangential, k3 k4 as
+image size, and they must match it; frames of different sizes share a canvas, cameras.Cameras.sizes); distortion `k1 k2 p1 p2 k3 k4` (OpenCV radial-tangential, k3 k4 as
 nerfstudio: more terms of the radial polynomial), or with `camera_model: OPENCV_FISHEYE` (nerfstudio) or
 `is_fisheye` (instant-ngp) the equidistant fisheye `k1 k2 k3 k4` (cameras.py). Other lens models and
 coefficients (equirectangular, k5+) are rejected, never ignored. Poses stay in the file's world frame (OpenGL c2w).
@@ -248,16 +248,20 @@ def _load_split(data: dict, frames: list[_Frame], downscale: int, label: str) ->
     calibrated = None  # the size w / h state, which pre-downscaled copies must match
     if len(sizes) == 1 and all(isinstance(v, (int, float)) and v > 0 for v in next(iter(sizes))):
         calibrated = tuple(int(round(v)) for v in next(iter(sizes)))
-    images, (w0, h0), source = load_scaled([f.path for f in frames], downscale, label, calibrated)
-    intr = np.array([_intrinsics(data, f.raw, w0, h0, f"{label} ({f.file_path})") for f in frames])  # [N, 4 + 7]
+    images, before, after, source = load_scaled([f.path for f in frames], downscale, label, calibrated)
+    intr = np.array([_intrinsics(data, f.raw, int(wh[0]), int(wh[1]), f"{label} ({f.file_path})")
+                     for f, wh in zip(frames, before)])  # [N, 4 + 7], each in its own image's pixels
     dist = torch.from_numpy(intr[:, 4:]).float() if np.any(intr[:, 4:] != 0) else None
     t = lambda col: torch.from_numpy(intr[:, col]).float()  # noqa: E731
     c2w = torch.from_numpy(np.stack([f.pose for f in frames])).float()  # [N, 3, 4]
+    w0, h0 = (int(v) for v in before.max(0))
     cams = Cameras(c2w, t(0), t(1), t(2), t(3), w0, h0, dist)
-    cams = cams.resized(images.shape[2], images.shape[1])  # distortion acts on normalised coordinates: unchanged
+    # each to its stored image (images of several sizes share a canvas); distortion acts on normalised
+    # coordinates: unchanged
+    cams = cams.fitted(torch.from_numpy(before), torch.from_numpy(after))
     masks = None
     if any(f.mask is not None for f in frames):
-        masks = torch.from_numpy(load_masks([f.mask for f in frames], (w0, h0), images.shape[1:3], label))
+        masks = torch.from_numpy(load_masks([f.mask for f in frames], before, after, images.shape[1:3], label))
     return Split(torch.from_numpy(images), cams, [f.file_path for f in frames], masks=masks), source
 
 

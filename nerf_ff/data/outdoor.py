@@ -150,23 +150,37 @@ def fisheye_cameras(n: int = 48, width: int = 96, height: int = 72) -> Cameras:
                    row.float().expand(n, -1).clone())
 
 
+def with_portraits(cams: Cameras, every: int) -> Cameras:
+    """`cams` with every `every`-th one (0, every, ...) turned into a portrait camera: its image is
+    height x width (the same focal length and pose), so the scene has images of two sizes."""
+    n, w, h = len(cams), cams.width, cams.height
+    turned = torch.zeros(n, dtype=torch.bool)
+    turned[::every] = True
+    sizes = torch.tensor([[w, h]], dtype=torch.long).repeat(n, 1)
+    sizes[turned] = torch.tensor([h, w])
+    cx, cy = torch.where(turned, h / 2, w / 2).to(cams.cx.dtype), torch.where(turned, w / 2, h / 2).to(cams.cy.dtype)
+    return Cameras(cams.c2w, cams.fx, cams.fy, cx, cy, max(w, h), max(w, h), cams.distortion, sizes)
+
+
 def render_outdoor(cameras: Cameras, supersample: int = SUPERSAMPLE) -> Tensor:
-    """uint8 RGB [N, H, W, 3]: each pixel the mean of supersample² sub-pixel rays."""
-    n, h, w = len(cameras), cameras.height, cameras.width
-    out = torch.empty(n, h, w, 3, dtype=torch.uint8)
-    j, i = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    """uint8 RGB [N, H, W, 3]: each pixel the mean of supersample² sub-pixel rays (each camera at its own
+    size, top-left on the canvas, black around it, when the sizes differ)."""
+    n = len(cameras)
+    out = torch.zeros(n, cameras.height, cameras.width, 3, dtype=torch.uint8)
     offsets = (torch.arange(supersample, dtype=torch.float64) + 0.5) / supersample - 0.5  # around the pixel centre
     dist = None if cameras.distortion is None else cameras.distortion.double()
     cams = Cameras(cameras.c2w.double(), cameras.fx.double(), cameras.fy.double(), cameras.cx.double(),
-                   cameras.cy.double(), w, h, dist)
+                   cameras.cy.double(), cameras.width, cameras.height, dist, cameras.sizes)
     for c in range(n):
+        w, h = cams.size(c)
+        j, i = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
         acc = torch.zeros(h * w, 3, dtype=torch.float64)
         for dy in offsets:
             for dx in offsets:
                 idx = torch.full((h * w,), c, dtype=torch.long)
                 rays_o, rays_d = pixel_rays(cams, idx, i.reshape(-1) + dx, j.reshape(-1) + dy)
                 acc += trace_outdoor(rays_o, rays_d)[0]
-        out[c] = (acc / supersample**2 * 255).round().clamp(0, 255).to(torch.uint8).view(h, w, 3)
+        out[c, :h, :w] = (acc / supersample**2 * 255).round().clamp(0, 255).to(torch.uint8).view(h, w, 3)
     return out
 
 
@@ -217,8 +231,8 @@ def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) ->
     max_depth (sky excluded). Returns xyz [P, 3] and uint8 rgb [P, 3]."""
     xyz, rgb = [], []
     for c in range(len(cameras)):
-        j, i = torch.meshgrid(torch.arange(0, cameras.height, every), torch.arange(0, cameras.width, every),
-                              indexing="ij")
+        w, h = cameras.size(c)
+        j, i = torch.meshgrid(torch.arange(0, h, every), torch.arange(0, w, every), indexing="ij")
         idx = torch.full((i.numel(),), c, dtype=torch.long)
         o, d = pixel_rays(cameras, idx, i.reshape(-1), j.reshape(-1))
         col, t = trace_outdoor(o, d)
@@ -230,26 +244,33 @@ def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) ->
 
 def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48, width: int = 96, height: int = 72,
                         images: Tensor | None = None, rig: str = "ring", masks: Tensor | None = None,
-                        pose_noise: tuple[float, float] | None = None) -> Path:
+                        pose_noise: tuple[float, float] | None = None, portrait_every: int = 0) -> Path:
     """Write the scene seen by `rig` (ring: ring_cameras, facing: facing_cameras, fisheye: fisheye_cameras)
     as `layout`: ngp (images/ + transforms.json, aabb_scale 16; camera_model OPENCV_FISHEYE for the fisheye
     rig), colmap (images/ + sparse/0/{cameras,images,points3D}.txt; an OPENCV_FISHEYE camera) or llff
     (images/ + poses_bounds.npy; pinholes only). `images` reuses a render of the rig's cameras; `masks`
     [N, H, W] bool (ngp only) are written as masks/*.png and each frame's mask_path where any is False;
-    `pose_noise` (degrees, world units; ngp only) writes the training views' poses perturbed (perturb_poses)."""
+    `pose_noise` (degrees, world units; ngp only) writes the training views' poses perturbed (perturb_poses);
+    `portrait_every` k > 0 (ngp, colmap) makes views 0, k, 2k, ... portrait (`with_portraits`): images of
+    two sizes, with per-frame intrinsics (ngp) or a second camera (colmap); `images` then on their canvas."""
     import imageio.v3 as iio  # noqa: PLC0415
 
     if layout not in ("ngp", "colmap", "llff"):
         raise ValueError(f"unknown layout {layout!r}")
     if rig not in ("ring", "facing", "fisheye") or (rig, layout) == ("fisheye", "llff"):
         raise ValueError(f"unknown rig {rig!r} (for the {layout} layout)")
+    if portrait_every and layout == "llff":
+        raise ValueError("LLFF has one camera for all images: no portrait views")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     cams = {"ring": ring_cameras, "facing": facing_cameras, "fisheye": fisheye_cameras}[rig](n_views, width, height)
+    if portrait_every:
+        cams = with_portraits(cams, portrait_every)
     images = render_outdoor(cams) if images is None else images
     names = [f"view_{i:03d}.png" for i in range(n_views)]
-    for name, img in zip(names, images):
-        iio.imwrite(out / "images" / name, img.numpy())
+    for k, (name, img) in enumerate(zip(names, images)):
+        w, h = cams.size(k)
+        iio.imwrite(out / "images" / name, img[:h, :w].numpy())
     fx = float(cams.fx[0])
     if layout == "ngp":
         frames = []
@@ -258,6 +279,9 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
             m = torch.eye(4, dtype=torch.float64)
             m[:3] = c2w
             frames.append({"file_path": f"images/{name}", "transform_matrix": m.tolist()})
+            if cams.size(k) != (width, height):  # a portrait view: its own size and centre (nerfstudio's per-frame keys)
+                w, h = cams.size(k)
+                frames[-1].update(w=w, h=h, cx=w / 2, cy=h / 2)
             if masks is not None and not bool(masks[k].all()):
                 (out / "masks").mkdir(exist_ok=True)
                 iio.imwrite(out / "masks" / name, masks[k].numpy().astype(np.uint8) * 255)
@@ -287,7 +311,9 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
         camera = "OPENCV_FISHEYE " + camera + " " + " ".join(repr(FISHEYE_LENS[k]) for k in ("k1", "k2", "k3", "k4"))
     else:
         camera = "PINHOLE " + camera
-    (sparse / "cameras.txt").write_text(f"1 {camera}\n")
+    turned = camera.replace(f"{width} {height} {fx!r} {fx!r} {width / 2!r} {height / 2!r}",
+                            f"{height} {width} {fx!r} {fx!r} {height / 2!r} {width / 2!r}")
+    (sparse / "cameras.txt").write_text(f"1 {camera}\n" + (f"2 {turned}\n" if portrait_every else ""))
     xyz, rgb = surface_points(cams)
     rng = np.random.default_rng(0)
     lines, tracks = [], [[] for _ in xyz]
@@ -303,7 +329,8 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
         for j, p in enumerate(seen):
             tracks[p] += [k + 1, j]
         obs = " ".join(f"{u:.3f} {v:.3f} {p}" for (u, v), p in zip(uv, seen))
-        lines += [" ".join([str(k + 1), *(repr(float(v)) for v in (*q, *t)), "1", name]), obs]
+        cam_id = "1" if cams.size(k) == (width, height) else "2"
+        lines += [" ".join([str(k + 1), *(repr(float(v)) for v in (*q, *t)), cam_id, name]), obs]
     (sparse / "images.txt").write_text("\n".join(lines) + "\n")
     pts = [" ".join([f"{p} {x!r} {y!r} {z!r} {r} {g} {b} 0.5", *map(str, track)])
            for p, ((x, y, z), (r, g, b), track) in enumerate(zip(xyz.tolist(), rgb.tolist(), tracks))]
@@ -314,7 +341,7 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
 def visible_points(cams: Cameras, k: int, xyz: np.ndarray) -> np.ndarray:
     """Indices of the points [P, 3] camera k sees: in its frame, in front, and not hidden by the scene."""
     uv, z = project(cams, k, torch.from_numpy(xyz).float())
-    w, h = cams.width, cams.height
+    w, h = cams.size(k)
     inside = ((z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)).numpy()
     idx = np.nonzero(inside)[0]
     o = cams.c2w[k, :, 3].double().expand(len(idx), 3)

@@ -2,8 +2,8 @@
 
 `process(INPUT, OUT)` runs five stages, each printed with its wall-clock time:
     1. frames    pick the frames and write them (area-downscaled) to OUT/images/
-    2. features  SIFT features, one shared camera (OPENCV: f, c and k1 k2 p1 p2; PINHOLE; or
-                 OPENCV_FISHEYE for action-camera and ultra-wide lenses: f, c and k1 k2 k3 k4)
+    2. features  SIFT features, one shared camera per image size (OPENCV: f, c and k1 k2 p1 p2; PINHOLE;
+                 or OPENCV_FISHEYE for action-camera and ultra-wide lenses: f, c and k1 k2 k3 k4)
     3. matching  exhaustive (every pair: photo sets up to AUTO_EXHAUSTIVE_MAX images) or sequential
                  (each frame with its 10 successors plus 2^k-spaced ones: videos, larger sets; frames
                  must be in capture order by name). Sequential does not close loops: for a video that
@@ -25,7 +25,8 @@ Output (OUT):
     transforms.json  instant-ngp / nerfstudio format: fl_x fl_y cx cy w h k1 k2 (p1 p2) k3 k4,
                      camera_model "OPENCV" or "OPENCV_FISHEYE", per-frame file_path + transform_matrix (camera-to-world,
                      OpenGL axes), aabb_scale, scale / offset, train_filenames / test_filenames
-                     (every TEST_EVERY-th registered frame in name order is held out), ply_file_path
+                     (every TEST_EVERY-th registered frame in name order is held out), ply_file_path;
+                     with images of several sizes each frame also carries its own camera's keys
     sparse/0/        the COLMAP model, in the same (normalised) world frame as transforms.json
     sparse_pc.ply    its sparse points
     process.json     registered / total, mean reprojection error, matcher, per-stage wall and CPU
@@ -91,6 +92,7 @@ class Frame:
     source: str  # input file name, or the video frame index
     time: Optional[float] = None  # seconds into the video
     sharpness: Optional[float] = None  # variance of the Laplacian, where it was measured
+    size: tuple[int, int] = (0, 0)  # (w, h) as written into images/
 
 
 # --------------------------------------------------------------------------- entry point
@@ -132,29 +134,33 @@ def process(input_path, out, *, downscale: int = 1, max_frames: Optional[int] = 
         with _stage("frames", 1, timings, say):
             if input_path.is_dir():
                 kind = "images"
-                frames, size, orientation = _frames_from_folder(input_path, tmp / "images", downscale, max_frames)
+                frames, orientation = _frames_from_folder(input_path, tmp / "images", downscale, max_frames)
             else:
                 kind = "video"
-                frames, size = _frames_from_video(input_path, tmp / "images", downscale,
-                                                  max_frames or DEFAULT_VIDEO_FRAMES, progress)
+                frames = _frames_from_video(input_path, tmp / "images", downscale, max_frames or DEFAULT_VIDEO_FRAMES,
+                                            progress)
                 orientation = "as decoded (OpenCV applies a video's rotation)"
-            say(f"      {len(frames)} {'frames' if kind == 'video' else 'images'} at {size[0]}x{size[1]}, {orientation}")
+            groups: dict = {}  # one SfM camera per image size (photos from several cameras, or turned ones)
+            for fr in frames:
+                groups.setdefault(fr.size, []).append(fr.name)
+            sizes = " and ".join(f"{w}x{h}" + (f" ({len(g)})" if len(groups) > 1 else "") for (w, h), g in groups.items())
+            say(f"      {len(frames)} {'frames' if kind == 'video' else 'images'} at {sizes}, {orientation}")
         if matcher == "auto":
             matcher = "sequential" if kind == "video" or len(frames) > AUTO_EXHAUSTIVE_MAX else "exhaustive"
         db = tmp / "database.db"
         with _stage(f"features (SIFT, at most {sift_features} per image, {camera_model} camera)", 2, timings, say,
                     key="features"):
-            reader = pycolmap.ImageReaderOptions()
-            reader.camera_model = camera_model
-            if camera_model == "OPENCV_FISHEYE":  # COLMAP cannot recover a fisheye's focal length from pairs: a prior
-                f0 = FISHEYE_FOCAL_PRIOR * max(size)
-                reader.camera_params = ",".join(map(str, [f0, f0, size[0] / 2, size[1] / 2, 0, 0, 0, 0]))
-            extraction = pycolmap.FeatureExtractionOptions()
-            extraction.sift.max_num_features = sift_features
-            extraction.sift.first_octave = -1 if max(size) <= SMALL_IMAGE else 0
-            pycolmap.extract_features(db, tmp / "images", image_names=[f.name for f in frames],
-                                      camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
-                                      extraction_options=extraction)
+            for size, names in groups.items():  # each call in SINGLE mode makes one new camera
+                reader = pycolmap.ImageReaderOptions()
+                reader.camera_model = camera_model
+                if camera_model == "OPENCV_FISHEYE":  # COLMAP cannot recover a fisheye's focal length from pairs: a prior
+                    f0 = FISHEYE_FOCAL_PRIOR * max(size)
+                    reader.camera_params = ",".join(map(str, [f0, f0, size[0] / 2, size[1] / 2, 0, 0, 0, 0]))
+                extraction = pycolmap.FeatureExtractionOptions()
+                extraction.sift.max_num_features = sift_features
+                extraction.sift.first_octave = -1 if max(size) <= SMALL_IMAGE else 0
+                pycolmap.extract_features(db, tmp / "images", image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+                                          reader_options=reader, extraction_options=extraction)
         with _stage(f"matching ({matcher})", 3, timings, say, key="matching"):
             verification = pycolmap.TwoViewGeometryOptions()
             verification.ransac.random_seed = 0
@@ -167,7 +173,7 @@ def process(input_path, out, *, downscale: int = 1, max_frames: Optional[int] = 
         with _stage("mapping (incremental)", 4, timings, say, key="mapping"):
             rec = _map(pycolmap, db, tmp, len(frames), progress)
         with _stage("export", 5, timings, say):
-            report = _export(pycolmap, rec, tmp, frames, size)
+            report = _export(pycolmap, rec, tmp, frames)
         report.update({
             "input": str(input_path.resolve()), "kind": kind, "downscale": downscale, "orientation": orientation,
             "max_frames": max_frames if kind == "images" else (max_frames or DEFAULT_VIDEO_FRAMES),
@@ -262,15 +268,11 @@ def _frames_from_folder(folder: Path, dst: Path, downscale: int, max_frames: Opt
         except OSError as exc:
             raise UserError(f"image {p} is unreadable ({exc}); remove or replace it") from None
     # Photos are turned upright by their EXIF orientation (as a video's rotation is applied) when that
-    # leaves one size; a mix of portrait and landscape shots is kept as stored, so one camera fits all.
+    # leaves one size; a mix of portrait and landscape shots is kept as stored, so one camera (the sensor's)
+    # fits all. Images of several stored sizes (several cameras, or turns baked into the pixels) get one
+    # SfM camera per size.
     upright = {p: (s[1], s[0]) if orientation[p] in (5, 6, 7, 8) else s for p, s in sizes.items()}  # quarter turns
     use_exif = len(set(upright.values())) == 1
-    if use_exif:
-        sizes = upright
-    elif len(set(sizes.values())) > 1:
-        (a, sa), (b, sb) = next(iter(sizes.items())), next((q, s) for q, s in sizes.items() if s != sizes[files[0]])
-        raise UserError(f"images differ in size ({a.name} is {sa[0]}x{sa[1]}, {b.name} is {sb[0]}x{sb[1]}); "
-                        "SfM here assumes one camera: use photos from one camera at one resolution")
     score_of = {}
     if max_frames is not None and len(files) > max_frames:
         scores = [sharpness(downscale_image(read_image(p), downscale)) for p in files]
@@ -279,10 +281,9 @@ def _frames_from_folder(folder: Path, dst: Path, downscale: int, max_frames: Opt
     frames, taken = [], set()
     for p in files:
         name = _write_image(p, dst, downscale, taken, orientation[p], use_exif)
-        frames.append(Frame(name, p.name, sharpness=score_of.get(p)))
-    w, h = sizes[files[0]]
-    return frames, scaled_size(w, h, downscale), ("upright (EXIF orientation applied)" if use_exif and set(orientation.values()) != {1}
-                                                  else "as stored")
+        frames.append(Frame(name, p.name, sharpness=score_of.get(p),
+                            size=scaled_size(*(upright if use_exif else sizes)[p], downscale)))
+    return frames, ("upright (EXIF orientation applied)" if use_exif and set(orientation.values()) != {1} else "as stored")
 
 
 def _write_image(src: Path, dst: Path, downscale: int, taken: set, orientation: int, use_exif: bool) -> str:
@@ -346,17 +347,16 @@ def _frames_from_video(video: Path, dst: Path, downscale: int, max_frames: int, 
                         "(record a few seconds moving around the subject)")
     chosen = select_frames(scores, max_frames)
     wanted = {idx: j for j, idx in enumerate(chosen)}
-    frames, size = [None] * len(chosen), None
+    frames = [None] * len(chosen)
     for idx, img in enumerate(frames_of()):
         if idx in wanted:
             j = wanted[idx]
             name = f"frame_{j + 1:05d}.jpg"
             _save(img, dst / name)
-            frames[j] = Frame(name, f"frame {idx}", idx / fps if fps > 0 else None, scores[idx])
-            size = (img.shape[1], img.shape[0])
+            frames[j] = Frame(name, f"frame {idx}", idx / fps if fps > 0 else None, scores[idx], (img.shape[1], img.shape[0]))
     if any(f is None for f in frames):
         raise UserError(f"video {video} decoded differently on the second pass; re-encode it (e.g. ffmpeg -i IN OUT.mp4)")
-    return frames, size
+    return frames
 
 
 # --------------------------------------------------------------------------- stages 4-5: mapping, export
@@ -388,7 +388,7 @@ def _map(pycolmap, db: Path, tmp: Path, n_images: int, progress: bool):
     return best
 
 
-def _export(pycolmap, rec, tmp: Path, frames: list[Frame], size: tuple[int, int]) -> dict:
+def _export(pycolmap, rec, tmp: Path, frames: list[Frame]) -> dict:
     """Normalise the model's world frame, write sparse/0, sparse_pc.ply and transforms.json."""
     from ..trajectories import estimate_up  # noqa: PLC0415
     import torch  # noqa: PLC0415
@@ -402,9 +402,8 @@ def _export(pycolmap, rec, tmp: Path, frames: list[Frame], size: tuple[int, int]
     up = estimate_up(torch.from_numpy(c2w)).numpy()
     rot = _rotation_to_z(up)  # [3, 3]
     centres, forward, points = c2w[:, :, 3] @ rot.T, -c2w[:, :, 2] @ rot.T, model.points.xyz @ rot.T
-    cam = model.cameras[images[0].camera_id]
-    intr = camera_intrinsics(cam)
-    half_fov = math.atan(min(cam.width / (2 * intr[0]), cam.height / (2 * intr[1])))
+    half_fov = min(math.atan(min(c.width / (2 * i[0]), c.height / (2 * i[1])))  # the narrowest camera's
+                   for c, i in ((c, camera_intrinsics(c)) for c in (model.cameras[im.camera_id] for im in images)))
     centre, half, facts = scene_bounds(points, centres, forward, half_fov)
     scale = (0.5 / NGP_SCALE) / half
     # new = scale * rot @ old - scale * centre (centre is in the rotated frame)
@@ -426,13 +425,8 @@ def _export(pycolmap, rec, tmp: Path, frames: list[Frame], size: tuple[int, int]
             (tmp / "images" / f.name).unlink()
     names = [f"images/{i.name}" for i in images]
     test = names[::TEST_EVERY]
-    intr = camera_intrinsics(model.cameras[images[0].camera_id])  # unchanged by the similarity
-    fisheye = bool(intr[10])
     doc = {
-        "camera_model": "OPENCV_FISHEYE" if fisheye else "OPENCV",
-        "fl_x": intr[0], "fl_y": intr[1], "cx": intr[2], "cy": intr[3], "w": cam.width, "h": cam.height,
-        "k1": intr[4], "k2": intr[5], **({} if fisheye else {"p1": intr[6], "p2": intr[7]}),
-        "k3": intr[8], "k4": intr[9],
+        **_intrinsics_keys(model.cameras[images[0].camera_id]),  # intrinsics are unchanged by the similarity
         "aabb_scale": 2 ** (levels - 1), "scale": NGP_SCALE, "offset": [NGP_OFFSET] * 3,
         "ply_file_path": "sparse_pc.ply",
         "train_filenames": [n for n in names if n not in test], "test_filenames": test,
@@ -441,6 +435,8 @@ def _export(pycolmap, rec, tmp: Path, frames: list[Frame], size: tuple[int, int]
     for img, name, pose in zip(images, names, c2w):
         frame = {"file_path": name, "transform_matrix": np.concatenate([pose, [[0, 0, 0, 1]]]).tolist(),
                  "colmap_im_id": img.image_id}
+        if len({i.camera_id for i in images}) > 1:  # several cameras: each frame says its own (nerfstudio's per-frame keys)
+            frame.update(_intrinsics_keys(model.cameras[img.camera_id]))
         if by_name[img.name].sharpness is not None:
             frame["sharpness"] = by_name[img.name].sharpness
         doc["frames"].append(frame)
@@ -455,6 +451,16 @@ def _export(pycolmap, rec, tmp: Path, frames: list[Frame], size: tuple[int, int]
                           "note": "transforms.json world = scale * (rotation @ colmap_world - centre_rotated)"},
         "frames": [asdict(f) for f in frames],
     }
+
+
+def _intrinsics_keys(cam) -> dict:
+    """A COLMAP camera as transforms.json's intrinsics keys (camera_model, fl_x ... w, h, k1 ...)."""
+    intr = camera_intrinsics(cam)
+    fisheye = bool(intr[10])
+    return {"camera_model": "OPENCV_FISHEYE" if fisheye else "OPENCV",
+            "fl_x": intr[0], "fl_y": intr[1], "cx": intr[2], "cy": intr[3], "w": cam.width, "h": cam.height,
+            "k1": intr[4], "k2": intr[5], **({} if fisheye else {"p1": intr[6], "p2": intr[7]}),
+            "k3": intr[8], "k4": intr[9]}
 
 
 def _rotation_to_z(up: np.ndarray) -> np.ndarray:

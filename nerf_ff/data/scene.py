@@ -27,12 +27,34 @@ class Split:
         return self.images.shape[0]
 
     def mask_lens_range(self) -> int:
-        """Leave out the pixels beyond the lens model's range (cameras.lens_valid); returns how many."""
+        """Leave out the pixels beyond the lens model's range (cameras.lens_valid); returns how many of
+        the images' own pixels that is."""
         valid = lens_valid(self.cameras)
         if valid is None:
             return 0
+        lost = int((~valid & self.on_image()).sum())
         self.masks = valid if self.masks is None else self.masks & valid
-        return int((~valid).sum())
+        return lost
+
+    def on_image(self) -> Tensor:
+        """[N, H, W] bool: the canvas pixels that belong to each view's own image (all of them unless the
+        images differ in size; cameras.Cameras.sizes)."""
+        n, h, w = self.images.shape[:3]
+        sizes = self.cameras.all_sizes()
+        rows = torch.arange(h)[None, :, None] < sizes[:, 1, None, None]
+        cols = torch.arange(w)[None, None, :] < sizes[:, 0, None, None]
+        return rows & cols
+
+    def mask_canvas(self) -> None:
+        """With images of different sizes: leave the canvas beyond each image out of training and scoring."""
+        if self.cameras.sizes is not None:
+            inside = self.on_image()
+            self.masks = inside if self.masks is None else self.masks & inside
+
+    def view(self, i: int) -> tuple[Tensor, Optional[Tensor]]:
+        """Image `i` [h, w, C] uint8 and its mask [h, w] (None: every pixel used), at its own size."""
+        w, h = self.cameras.size(i)
+        return self.images[i, :h, :w], None if self.masks is None else self.masks[i, :h, :w]
 
     @property
     def has_alpha(self) -> bool:
@@ -75,8 +97,12 @@ class SceneData:
             extras += ["lens: " + " and ".join(name for kind, name in ((1, "fisheye (equidistant, k1..k4)"),
                                                                       (0, "OpenCV distortion")) if kind in cams.lens_kinds)]
         pixels = f" ({self.meta['pixels']})" if "pre-downscaled" in self.meta.get("pixels", "") else ""
+        size = f"{cams.width}x{cams.height}"
+        if any(s.cameras.sizes is not None for s in self.splits.values()):
+            sizes = sorted({(int(w), int(h)) for s in self.splits.values() for w, h in s.cameras.all_sizes().tolist()})
+            size = f"images of {len(sizes)} sizes ({', '.join(f'{w}x{h}' for w, h in sizes[:4])}{', ...' if len(sizes) > 4 else ''})"
         return (f"scene {self.name}: {self.kind}, {len(self.train)} train / {len(self.test)} test views, "
-                f"{cams.width}x{cams.height}, loaded in {load_seconds:.1f}s{pixels}" + "".join(f"; {e}" for e in extras))
+                f"{size}, loaded in {load_seconds:.1f}s{pixels}" + "".join(f"; {e}" for e in extras))
 
     @property
     def train(self) -> Split:

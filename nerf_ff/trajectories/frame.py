@@ -46,7 +46,7 @@ def _check_count(n: int, name: str = "n_frames") -> int:
 def _intrinsics(reference: Cameras, resolution) -> tuple[float, float, float, float, int, int]:
     """fx, fy, cx, cy, W, H of reference camera 0, rescaled to `resolution` keeping the field of view."""
     fx, fy, cx, cy = (float(v[0]) for v in (reference.fx, reference.fy, reference.cx, reference.cy))
-    w, h = reference.width, reference.height
+    w, h = reference.size(0)  # camera 0's own image (scenes with images of several sizes)
     if resolution is None:
         return fx, fy, cx, cy, w, h
     W, H = _resolution(resolution)

@@ -36,4 +36,4 @@ def camera(wxyz, position, fov_y: float, aspect: float, height: int) -> Cameras:
 
 
 def fov_y(cams: Cameras, i: int = 0) -> float:
-    return 2.0 * math.atan(0.5 * cams.height / float(cams.fy[i]))
+    return 2.0 * math.atan(0.5 * cams.size(i)[1] / float(cams.fy[i]))

@@ -91,14 +91,15 @@ class Viewer:
         n = len(train)
         idx = range(n) if n <= MAX_FRUSTUMS else np.linspace(0, n - 1, MAX_FRUSTUMS).round().astype(int)
         cams = train.cameras
-        fov, aspect = fov_y(cams), cams.width / cams.height
         self._train_frame = self.server.scene.add_frame("/train", show_axes=False)  # parent: one visibility switch
         self._frustums = {}  # training image index → handle (moved while train.pose_refine trains the poses)
         for i in idx:
+            w, h = cams.size(i)  # each image's own shape (scenes with images of several sizes)
+            fov, aspect = fov_y(cams, i), w / h
             wxyz, pos = c2w_to_viser(cams.c2w[i].double().numpy())
             self._frustums[int(i)] = self.server.scene.add_camera_frustum(
                 f"/train/{i:04d}", fov=fov, aspect=aspect, scale=0.06 * self.extent,
-                image=_thumb(train.images[i], self.scene.background), wxyz=wxyz, position=pos, color=(90, 90, 90),
+                image=_thumb(train.view(i)[0], self.scene.background), wxyz=wxyz, position=pos, color=(90, 90, 90),
                 thickness=1.5, thickness_units="screen")
 
     def _move_frustums(self) -> Optional[str]:
