@@ -315,9 +315,8 @@ class Trainer:
         from .render import eval_background, render_image  # noqa: PLC0415
 
         test = self.model.posed(self.scene).test  # held-out view 0 where the refined cameras put it
-        cams = test.cameras[0]
+        cams = test.cameras.alone(0)  # at its own size (scenes with images of several sizes)
         image = test.view(0)[0]
-        cams = cams.resized(image.shape[1], image.shape[0])  # its own size (scenes with images of several sizes)
         scale = min(1.0, PREVIEW_SIDE / max(cams.width, cams.height))
         small = cams.scaled(scale) if scale < 1 else cams
         self.model.eval()

@@ -21,6 +21,7 @@ from nerf_ff.evaluate import composite_gt, evaluate
 from nerf_ff.metrics import psnr
 from nerf_ff.render import eval_background, render_image
 from nerf_ff.trainer import Trainer
+from nerf_ff.trainlog import TrainLog
 from nerf_ff.video import camera_path
 
 N, W, H, EVERY = 16, 32, 24, 3
@@ -76,6 +77,9 @@ def test_on_canvas_centres_each_image():
     cams = with_portraits(ring_cameras(4, W, H), EVERY)  # camera 0 is a portrait
     canvas = cams.on_canvas()
     assert canvas.sizes is None and (canvas.width, canvas.height) == (W, W)
+    alone = cams.alone(0)  # by itself: its own size, the same rays
+    assert (alone.width, alone.height, alone.sizes) == (H, W, None)
+    assert torch.equal(image_rays(alone, 0)[1], image_rays(cams, 0)[1])
     w, h = cams.size(0)
     ii, jj = torch.meshgrid(torch.arange(w), torch.arange(h), indexing="xy")
     one = torch.zeros(w * h, dtype=torch.long)
@@ -116,6 +120,9 @@ def test_training_and_scoring_use_only_each_images_own_pixels(mixed, tmp_path):
         gt = composite_gt(test.view(k)[0], scene.background)
         assert math.isclose(row["psnr"], psnr(pred, gt), rel_tol=1e-5)
     assert {test.cameras.size(k) for k in range(len(test))} == {(W, H), (H, W)}
+    # the training preview (held-out view 0, a portrait) renders that view as the evaluation does
+    preview = trainer._preview(TrainLog(tmp_path / "run"))
+    assert math.isclose(preview, metrics["per_view"][0]["psnr"], rel_tol=1e-4)
     # a video of the held-out cameras: every frame the canvas, each view centred on it; novel paths take
     # camera 0's own image
     cams, _, _ = camera_path(scene, "test")

@@ -114,10 +114,11 @@ def _carve(cams: Cameras, masks: torch.Tensor, box: np.ndarray) -> Optional[tupl
     """(min, max) of the grid points of `box` inside the visual hull, or None if none survives."""
     axes = [torch.linspace(float(box[k]), float(box[k + 3]), HULL_RES, dtype=torch.float64) for k in range(3)]
     pts = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3).float()  # [P, 3]
-    n, h, w = masks.shape
+    n = masks.shape[0]
     framed = torch.zeros(pts.shape[0], dtype=torch.int32)
     ok = torch.ones(pts.shape[0], dtype=torch.bool)
     for i in range(n):
+        w, h = cams.size(i)  # its own image, not the canvas around it
         uv, z = project(cams, i, pts)
         ui, vi = uv[:, 0].floor().long(), uv[:, 1].floor().long()
         inside = (z > 0) & (ui >= 0) & (ui < w) & (vi >= 0) & (vi < h)

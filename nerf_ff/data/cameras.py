@@ -81,6 +81,13 @@ class Cameras:
         w, h = self.sizes[index].tolist()
         return int(w), int(h)
 
+    def alone(self, index: int) -> "Cameras":
+        """Camera `index` by itself, its own image size as width x height (the same intrinsics: the
+        canvas around an image is not part of it)."""
+        w, h = self.size(index)
+        cam = self[index]
+        return Cameras(cam.c2w, cam.fx, cam.fy, cam.cx, cam.cy, w, h, cam.distortion)
+
     def all_sizes(self) -> Tensor:
         """[N, 2] int64: every camera's own (w, h)."""
         if self.sizes is not None:
