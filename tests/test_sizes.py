@@ -129,3 +129,20 @@ def test_training_and_scoring_use_only_each_images_own_pixels(mixed, tmp_path):
     assert cams.sizes is None and (cams.width, cams.height) == (W, W)
     orbit, _, _ = camera_path(scene, "orbit", 4)
     assert (orbit.width, orbit.height) == scene.train.cameras.size(0)
+
+
+def test_the_automatic_resolution_sees_the_largest_image(mixed, tmp_path):
+    """`nerf-ff train` picks scene.downscale from the longest image side (data.full_size) before decoding:
+    with frames of several sizes, the largest one's, wherever it is listed."""
+    import json
+    import shutil
+
+    from nerf_ff.data import full_size
+
+    folder = tmp_path / "ngp"
+    shutil.copytree(mixed["ngp"], folder)
+    doc = json.loads((folder / "transforms.json").read_text())
+    doc["frames"][5].update(w=4 * W, h=4 * H)  # read from w / h only: the image itself is not decoded
+    (folder / "transforms.json").write_text(json.dumps(doc))
+    assert full_size(SceneConfig(name="n", path=str(folder))) == (4 * W, 4 * H)
+    assert max(full_size(SceneConfig(name="c", path=str(mixed["colmap"])))) == W

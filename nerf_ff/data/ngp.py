@@ -117,13 +117,17 @@ def _applied(value: Any, where: str) -> list:
 
 
 def full_size(json_path: Path) -> tuple[int, int]:
-    """(width, height) of the first frame: its w / h (or the file's), else its image header."""
+    """(width, height) of the largest frame (the longest side; frames may differ in size): each frame's
+    w / h (or the file's), else its image header."""
     data = read_transforms(json_path)
-    frame = data["frames"][0]
-    w, h = frame.get("w", data.get("w")), frame.get("h", data.get("h"))
-    if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
-        return int(round(w)), int(round(h))
-    return header_size(_image_path(Path(json_path).parent, frame["file_path"], str(json_path)))
+    sizes = []
+    for frame in data["frames"]:
+        w, h = frame.get("w", data.get("w")), frame.get("h", data.get("h"))
+        if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
+            sizes.append((int(round(w)), int(round(h))))
+        else:
+            sizes.append(header_size(_image_path(Path(json_path).parent, frame["file_path"], str(json_path))))
+    return max(sizes, key=max)
 
 
 def scene_kind(cfg: SceneConfig, splits: dict) -> str:
