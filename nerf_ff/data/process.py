@@ -148,7 +148,8 @@ def process(input_path, out, *, downscale: int = 1, max_frames: Optional[int] = 
         if matcher == "auto":
             matcher = "sequential" if kind == "video" or len(frames) > AUTO_EXHAUSTIVE_MAX else "exhaustive"
         db = tmp / "database.db"
-        with _stage(f"features (SIFT, at most {sift_features} per image, {camera_model} camera)", 2, timings, say,
+        with _stage(f"features (SIFT, at most {sift_features} per image, {camera_model} camera"
+                    + (f" for each of the {len(groups)} image sizes)" if len(groups) > 1 else ")"), 2, timings, say,
                     key="features"):
             for size, names in groups.items():  # each call in SINGLE mode makes one new camera
                 reader = pycolmap.ImageReaderOptions()
