@@ -1,5 +1,7 @@
 """Shared fixtures."""
 
+import copy
+
 import pytest
 
 from nerf_ff.config import RunConfig, dump_yaml
@@ -15,6 +17,14 @@ TINY_RUN = {
               "log_every": 10, "checkpoint_every": 1000, "device": "cpu"},
     "eval": {"lpips_net": "none", "chunk": 1024, "cost_frame": 32},
 }
+
+
+def tiny_trainer(scene_path, run_dir, name: str = "scene") -> Trainer:
+    """A Trainer with TINY_RUN's settings on the scene folder `scene_path` (not yet trained)."""
+    d = copy.deepcopy(TINY_RUN)
+    d["scene"] = {"name": name, "path": str(scene_path)}
+    cfg = RunConfig.from_dict(d).validate()
+    return Trainer(cfg, load_scene(cfg.scene), run_dir, progress=False)
 
 
 @pytest.fixture(scope="session")

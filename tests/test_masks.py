@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import tiny_trainer
 from PIL import Image
 
-from nerf_ff.config import RunConfig, SceneConfig
+from nerf_ff.config import SceneConfig
 from nerf_ff.data import load_scene
 from nerf_ff.data.outdoor import add_transients, render_outdoor, ring_cameras, write_outdoor_scene
 from nerf_ff.errors import UserError
@@ -74,10 +74,7 @@ def test_bad_masks_are_one_line_errors(busy, tmp_path):
 
 
 def _trainer(root, tmp_path) -> Trainer:
-    cfg = copy.deepcopy(TINY_RUN)
-    cfg["scene"] = {"name": "busy", "path": str(root)}
-    cfg = RunConfig.from_dict(cfg).validate()
-    return Trainer(cfg, load_scene(cfg.scene), tmp_path / "run", progress=False)
+    return tiny_trainer(root, tmp_path / "run", "busy")
 
 
 def test_training_never_draws_masked_pixels(busy, tmp_path):

@@ -3,7 +3,6 @@ its own camera and pixels, on a shared canvas the loaders mask. The scene is the
 with every third view a portrait camera, written as instant-ngp (per-frame intrinsics) and COLMAP (two
 cameras) folders."""
 
-import copy
 import math
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import tiny_trainer
 
-from nerf_ff.config import RunConfig, SceneConfig
+from nerf_ff.config import SceneConfig
 from nerf_ff.data import load_scene
 from nerf_ff.data.cameras import image_rays, pixel_rays
 from nerf_ff.data.outdoor import ring_cameras, with_portraits, write_outdoor_scene
@@ -89,10 +88,7 @@ def test_on_canvas_centres_each_image():
 
 
 def _trainer(root, tmp_path) -> Trainer:
-    cfg = copy.deepcopy(TINY_RUN)
-    cfg["scene"] = {"name": "mixed", "path": str(root)}
-    cfg = RunConfig.from_dict(cfg).validate()
-    return Trainer(cfg, load_scene(cfg.scene), tmp_path / "run", progress=False)
+    return tiny_trainer(root, tmp_path / "run", "mixed")
 
 
 def test_training_and_scoring_use_only_each_images_own_pixels(mixed, tmp_path):

@@ -111,11 +111,9 @@ class Cameras:
         """These cameras, calibrated for images of [N, 2] (w, h) sizes `calibrated`, for the images as
         `stored` ([N, 2]: resized, each by its own ratios): width x height becomes the largest stored size,
         `sizes` the stored ones where they differ. With one size this is `resized`."""
-        calibrated, stored = calibrated.double(), stored.long()
-        s = stored.double() / calibrated  # [N, 2]
+        s = stored.double() / calibrated.double()  # [N, 2]
         sx, sy = s[:, 0].to(self.fx.dtype), s[:, 1].to(self.fx.dtype)
-        w, h = (int(v) for v in stored.max(0).values.tolist())
-        sizes = None if bool((stored == torch.tensor([w, h])).all()) else stored.clone()
+        w, h, sizes = Cameras.canvas_of(stored)
         return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, w, h, self.distortion, sizes)
 
     def on_canvas(self) -> "Cameras":
@@ -136,10 +134,16 @@ class Cameras:
             dist = torch.cat([c.distortion if c.distortion is not None else torch.zeros(len(c), LENS_PARAMS)
                               for c in cams])
         f = lambda name: torch.cat([getattr(c, name) for c in cams])  # noqa: E731
-        w, h = max(c.width for c in cams), max(c.height for c in cams)
-        sizes = torch.cat([c.all_sizes() for c in cams])
-        sizes = None if bool((sizes == torch.tensor([w, h])).all()) else sizes
+        w, h, sizes = Cameras.canvas_of(torch.cat([c.all_sizes() for c in cams]))
         return Cameras(f("c2w"), f("fx"), f("fy"), f("cx"), f("cy"), w, h, dist, sizes)
+
+    @staticmethod
+    def canvas_of(sizes: Tensor) -> tuple[int, int, Optional[Tensor]]:
+        """Images of [N, 2] (w, h) `sizes` → their canvas (the largest w, the largest h) and the `sizes`
+        field: the sizes where they differ, None where every image fills the canvas."""
+        sizes = sizes.long()
+        w, h = (int(v) for v in sizes.max(0).values.tolist())
+        return w, h, None if bool((sizes == torch.tensor([w, h])).all()) else sizes.clone()
 
     @staticmethod
     def from_fov(c2w: Tensor, width: int, height: int, fov_x: float) -> "Cameras":

@@ -350,8 +350,8 @@ def to_cameras(model: SparseModel, images: Sequence[ColmapImage]) -> Cameras:
     c2w = torch.from_numpy(np.stack([c2w_opengl(i) for i in images])).float()  # [N, 3, 4]
     t = lambda col: torch.from_numpy(intr[:, col]).float()  # noqa: E731
     dist = torch.from_numpy(intr[:, 4:]).float() if np.any(intr[:, 4:] != 0) else None
-    w, h = (int(v) for v in sizes.max(0).values)
-    return Cameras(c2w, t(0), t(1), t(2), t(3), w, h, dist).fitted(sizes, sizes)
+    w, h, own = Cameras.canvas_of(sizes)
+    return Cameras(c2w, t(0), t(1), t(2), t(3), w, h, dist, own)
 
 
 # --------------------------------------------------------------------------- loading
