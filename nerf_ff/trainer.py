@@ -33,6 +33,7 @@ from torch import Tensor
 from . import backends
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig
+from .cpu_threads import ThreadTuner
 from .data.cameras import pixel_rays
 from .data.scene import SceneData
 from .errors import UserError
@@ -379,6 +380,8 @@ class Trainer:
         loss_ema: Optional[float] = None
         log = TrainLog(self.run_dir, t.log, resume_step=self.step)
         startup_steps = STARTUP_STEPS
+        threads = torch.get_num_threads()
+        tuner = ThreadTuner.for_run(self.device, t.time_budget)
         try:
             while self.step < t.steps:
                 if t.time_budget and self.elapsed >= t.time_budget:
@@ -394,6 +397,8 @@ class Trainer:
                     self.elapsed += took
                     if not startup_steps:
                         self._step_s = took if self._step_s is None else self._step_s + PACE_EMA * (took - self._step_s)
+                        if tuner is not None:
+                            tuner.observe(took)
                     else:
                         self._startup_s, startup_steps = self._startup_s + took, startup_steps - 1
                         if not startup_steps and (warning := self.pace_warning(self._startup_s / STARTUP_STEPS)):
@@ -432,6 +437,7 @@ class Trainer:
                 if self.step % t.checkpoint_every == 0:
                     self.save()
         finally:
+            torch.set_num_threads(threads)
             log.close()
             if bar is not None:
                 bar.close()
@@ -441,4 +447,5 @@ class Trainer:
             self.model.field.pos_enc.set_anneal(None)  # evaluation and rendering see every frequency
         self.save()
         return {"steps": self.step, "elapsed": self.elapsed, "stopped": reason,
-                "train_psnr": self.history[-1]["psnr"] if self.history else None}
+                "train_psnr": self.history[-1]["psnr"] if self.history else None,
+                "cpu_threads": tuner.note() if tuner is not None else ""}

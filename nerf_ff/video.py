@@ -294,6 +294,11 @@ class FrameWriter:
         else:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = _partial(self.out)
+            try:  # here, not in ffmpeg's pipe (a broken pipe there says nothing about the folder)
+                self.tmp.touch()
+            except OSError as exc:
+                raise UserError(f"cannot write {self.out} ({exc.strerror}); choose another --out or make "
+                                f"{self.out.parent} writable") from None
 
     def write(self, frame: np.ndarray) -> None:
         if self.kind == "mp4":
