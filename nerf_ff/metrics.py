@@ -280,8 +280,13 @@ def read_image_rgb(path: str | os.PathLike, background: Sequence[float] = (1.0, 
     """Image file -> float32 [H, W, 3] in [0, 1]; grey is replicated, alpha composited over `background`."""
     import imageio.v3 as iio
 
+    from PIL import Image
+
     try:
-        a = np.asarray(iio.imread(path))
+        with Image.open(path) as im:  # a palette's transparency becomes alpha (imageio drops it)
+            a = np.asarray(im.convert("RGBA" if "transparency" in im.info else "RGB")) if im.mode == "P" else None
+        if a is None:
+            a = np.asarray(iio.imread(path))
     except Exception as e:  # noqa: BLE001 - any reader failure is a bad input file
         raise UserError(f"cannot read image {path} ({type(e).__name__}: {e}); check the path and format")
     if a.dtype == np.uint8:
@@ -312,7 +317,8 @@ def compare_images(path_a: str | os.PathLike, path_b: str | os.PathLike, lpips_n
     are not fetched (or the images are too small for the net), "lpips" is None and "lpips_note"
     says why. Alpha channels are composited over white.
     """
-    check_net(lpips_net)
+    if lpips_net != "none":
+        check_net(lpips_net)
     a, b = read_image_rgb(path_a), read_image_rgb(path_b)
     if a.shape != b.shape:
         raise UserError(f"images differ in size: {Path(path_a).name} is {a.shape[1]}x{a.shape[0]}, "
@@ -323,7 +329,9 @@ def compare_images(path_a: str | os.PathLike, path_b: str | os.PathLike, lpips_n
     ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
     out = {"psnr": psnr(ta, tb), "ssim": ssim(ta, tb), "lpips": None, "lpips_net": lpips_net,
            "width": a.shape[1], "height": a.shape[0]}
-    if not lpips_available(lpips_net):
+    if lpips_net == "none":
+        out["lpips_net"] = None
+    elif not lpips_available(lpips_net):
         out["lpips_note"] = f"LPIPS {lpips_net!r} weights not fetched; run `nerf-ff fetch-lpips`"
     elif min(a.shape[:2]) < LPIPS_MIN_SIZE[lpips_net]:
         out["lpips_note"] = f"images smaller than {LPIPS_MIN_SIZE[lpips_net]} px a side; LPIPS-{lpips_net} undefined"

@@ -313,3 +313,18 @@ def test_lpips_vgg_runs_and_ranks_like_alex():
     with torch.no_grad():
         d0, d1 = float(model(ref, p0)), float(model(ref, p1))
     assert 0 < d1 < d0 < 1
+
+
+def test_compare_reads_palette_transparency_and_takes_lpips_none(tmp_path):
+    """A palette PNG's transparent entries composite over white as its RGBA twin does (imageio alone drops
+    the transparency: the two compared at ~1 dB); `--lpips none` is offered and works."""
+    from PIL import Image
+
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[8:24, 8:24] = (200, 40, 40, 255)  # an opaque square on a transparent black background
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    Image.fromarray(rgba).quantize(8).save(tmp_path / "palette.png")  # Pillow keeps alpha as transparency
+    with Image.open(tmp_path / "palette.png") as im:
+        assert im.mode == "P" and "transparency" in im.info
+    res = compare_images(tmp_path / "rgba.png", tmp_path / "palette.png", lpips_net="none")
+    assert res["psnr"] > 40 and res["lpips"] is None and res["lpips_net"] is None
