@@ -169,8 +169,9 @@ def cmd_eval(args) -> int:
         cfg.validate()
     scene = load_scene(cfg.scene)
     metrics = evaluate(args.run_dir, scene, cfg, model, state, split=args.split, progress=not args.quiet, tag=tag)
-    print(json.dumps({"written": str(Path(args.run_dir) / f"metrics{tag}.json"), **{k: metrics[k] for k in ("scene", "encoding", "sigma", "n_views", "psnr", "ssim", "lpips",
-                                              "lpips_net", "lpips_note", "aligned") if metrics.get(k) is not None or k == "lpips"}}))
+    shown = {k: metrics[k] for k in ("scene", "encoding", "sigma", "n_views", "psnr", "ssim", "lpips", "lpips_net",
+                                     "lpips_note", "aligned") if metrics.get(k) is not None or k == "lpips"}
+    print(json.dumps({"written": str(Path(args.run_dir) / f"metrics{tag}.json"), **shown}))
     return 0
 
 
@@ -342,8 +343,8 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", help="test (default; the run's scores in metrics.json and eval/), "
                    "or train / val: written to metrics-SPLIT.json and eval-SPLIT/")
     e.add_argument("--lpips", choices=["alex", "vgg", "none"], help="LPIPS network (default: the run's config)")
-    e.add_argument("--max-views", dest="max_views", type=int, help="evaluate at most N evenly spaced views (0: all); a number other than the run's "
-                   "config writes metrics-SPLIT-Nviews.json and eval-SPLIT-Nviews/")
+    e.add_argument("--max-views", dest="max_views", type=int, help="evaluate at most N evenly spaced views (0: all); "
+                   "a number other than the run's config writes metrics-SPLIT-Nviews.json and eval-SPLIT-Nviews/")
     e.add_argument("--align", type=int, nargs="?", const=200, metavar="STEPS",
                    help="also score each view at its camera pose fitted to the field (STEPS per view, default 200)")
     e.add_argument("--device", help="auto | cpu | cuda")
