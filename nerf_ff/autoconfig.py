@@ -11,7 +11,10 @@ and `config.yaml` records it.
 image shows at most P/2 cycles over P pixels. With P the pixels the box spans in a typical training
 view (its largest side at the median camera distance; for unbounded scenes the contracted box, twice
 the region of interest), σ = P / SIGMA_PIXELS_PER_CYCLE clamped to [1, 64]: on the built-in scene at
-64x64 (P ≈ 55) that is σ ≈ 2, the argmax of its σ sweep (BENCHMARKS.md).
+64x64 (P ≈ 55) that is σ ≈ 2, the argmax of its σ sweep (BENCHMARKS.md). Cameras inside the box (a
+forward-facing rig whose box is its own spread) are taken at the box's half-size: what they see lies
+at least that far out, in the contracted shell. Dividing by their tiny distance to the centre gave a
+forward-facing transforms.json σ 39 instead of 12 and cost it 10 dB (BENCHMARKS.md).
 
 Resolution. Unless a layer sets scene.downscale, the images are downscaled (by the smallest integer)
 so that their long side is at most AUTO_MAX_SIDE pixels for the device, decided from one image
@@ -67,15 +70,17 @@ def auto_layer(device: torch.device, kind: str) -> tuple[dict, Path]:
 
 
 def pixels_across_box(scene: SceneData) -> float:
-    """Pixels the (contracted) box's largest side spans in a training view at the median camera distance."""
+    """Pixels the (contracted) box's largest side spans in a training view at the median camera distance
+    from its centre, or at its half-size for cameras inside it (module docstring)."""
     cams = scene.train.cameras
     box = scene.aabb.double()
     centre, side = (box[:3] + box[3:]) / 2, float((box[3:] - box[:3]).max())
+    dist = float(torch.median((cams.c2w[:, :, 3].double() - centre).norm(dim=-1)))
+    reach = max(dist, side / 2)
     if scene.kind == "unbounded":
         side *= 2  # the contracted box: the region of interest fills its central half
-    dist = float(torch.median((cams.c2w[:, :, 3].double() - centre).norm(dim=-1)))
     focal = float(torch.median(torch.minimum(cams.fx, cams.fy)))
-    return focal * side / max(dist, 1e-6)
+    return focal * side / reach
 
 
 def auto_sigma(scene: SceneData) -> tuple[float, float]:

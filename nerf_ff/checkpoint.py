@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, first_sentence
 from .files import atomic_write
 
 FORMAT = "nerf_ff-checkpoint"
@@ -33,7 +33,9 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated file, foreign pickle, not a torch file at all
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        first = first_sentence(str(exc)) or type(exc).__name__
+        if str(exc).startswith("Weights only load failed"):  # torch's safe loader met something but tensors
+            first = "its contents are not a plain PyTorch tensor file"
         raise UserError(f"{path} is not a readable nerf_ff checkpoint ({first}); retrain or restore a backup") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not a nerf_ff checkpoint; point to a run folder written by nerf-ff train")

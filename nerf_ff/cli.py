@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Optional
 
 from . import __version__
-from .config import RunConfig, apply_overrides, available, compose, config_layers, dump_yaml, load_yaml
+from .config import RunConfig, available, compose, config_layers, dump_yaml
 from .errors import UserError, one_line
-from .rundir import check_free, prepare_demo
+from .rundir import check_free, default_run_dir, prepare_demo, resume_config
 
 # --------------------------------------------------------------------------- config assembly
 
@@ -61,12 +61,6 @@ def with_auto_defaults(args, scene, allow_auto_sigma: bool = True, resolution: O
                        resolution=resolution)
 
 
-def default_run_dir(cfg: RunConfig) -> Path:
-    m = cfg.model
-    tag = m.encoding + (f"-s{m.sigma:g}" if m.encoding in ("gaussian", "learned") else "")
-    return Path("runs") / cfg.scene.name / tag
-
-
 # --------------------------------------------------------------------------- commands
 
 
@@ -75,18 +69,19 @@ def cmd_train(args) -> int:
     from .data import load_scene  # noqa: PLC0415
     from .evaluate import evaluate  # noqa: PLC0415
     from .trainer import Trainer  # noqa: PLC0415
+    from .trainlog import tensorboard_writer  # noqa: PLC0415
 
-    resolution = None
+    resolution, given = None, args.scene is not None
+    args.scene = args.scene or "builtin"
     if args.resume:
         if not args.out:
             raise UserError("--resume needs --out RUN_DIR (the folder of the run to continue)")
         run_dir = Path(args.out)
-        if not (run_dir / "config.yaml").is_file():
-            raise UserError(f"cannot resume: {run_dir} has no config.yaml; start the run without --resume")
-        cfg = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"), where=str(run_dir / "config.yaml"))
-        flags = {"train": {k: getattr(args, k) for k in ("steps", "time_budget", "device") if getattr(args, k) is not None}}
-        cfg = apply_overrides(cfg, flags, where="command line").validate()
+        layers, yaml_dir = _layers(args, allow_auto_sigma=True)
+        cfg = resume_config(run_dir, layers if given else layers[1:], yaml_dir)
     else:
+        if not given:
+            print("no scene given: training the built-in scene (nerf-ff train SCENE for yours)", file=sys.stderr)
         cfg = build_config(args, allow_auto_sigma=True)
         auto_sigma = getattr(args, "sigma", None) == "auto"
         if auto_sigma:
@@ -97,6 +92,8 @@ def cmd_train(args) -> int:
             check_free(Path(args.out))
         if not args.config:  # the image size for the device, set on cfg before the images are decoded
             resolution = autoconfig.pick_downscale(_layers(args, True)[0], cfg)
+    if cfg.train.log == "tensorboard":  # a missing package says so before anything is written
+        tensorboard_writer()
     t0 = time.perf_counter()
     scene = load_scene(cfg.scene)
     print(scene.describe(time.perf_counter() - t0), file=sys.stderr)
@@ -201,9 +198,9 @@ def cmd_demo(args) -> int:
 
     t0 = time.perf_counter()
     rc = cmd_train(ns)
-    print(summary_line(out, time.perf_counter() - t0), file=sys.stderr)
-    if rc == 0:
+    if rc == 0:  # (an interrupted demo has said how to continue)
         shown = newcomer_outputs(out, progress=not args.quiet)
+        print(summary_line(out, time.perf_counter() - t0), file=sys.stderr)
         print(f"look at: {shown['views']} (ground truth | prediction | depth)\n"
               f"         {shown['video']} (an orbit, rgb | depth)\n"
               f"next: nerf-ff view {out}   (fly through it in the browser; pip install 'nerf_ff[viewer]')",
@@ -266,7 +263,7 @@ def cmd_sweep(args) -> int:
 
     return sweep_main(args.sweep_file, out=args.out, jobs=args.jobs, dry_run=args.dry_run,
                       report_only=args.report_only, set_items=args.set, ray=args.ray, cpus_per_run=args.cpus_per_run,
-                      gpus_per_run=args.gpus_per_run, ray_transfer=args.ray_transfer)
+                      gpus_per_run=args.gpus_per_run, ray_transfer=args.ray_transfer, rerun_changed=args.rerun_changed)
 
 
 def cmd_process(args) -> int:
@@ -318,8 +315,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a field on a scene (then evaluate it)")
-    t.add_argument("scene", nargs="?", default="builtin",
-                   help="builtin | a scenes/*.yaml name or path (lego, fox) | a dataset folder "
+    t.add_argument("scene", nargs="?", help="builtin (default) | a scenes/*.yaml name or path (lego, fox) | a dataset folder "
                         "(NeRF-synthetic, transforms.json, COLMAP sparse/0, LLFF poses_bounds.npy; photos or a video: nerf-ff process first)")
     t.add_argument("--out", help="run folder (default runs/SCENE/ENCODING[-sSIGMA], -sauto for --sigma auto)")
     t.add_argument("--config", action="append", help="preset from configs/ (repeatable, later wins): " + ", ".join(
@@ -448,6 +444,8 @@ def make_parser() -> argparse.ArgumentParser:
                     "through Ray; always = always send them (nodes without a shared disk)")
     sw.add_argument("--dry-run", action="store_true", help="list the runs, their state and commands; run nothing")
     sw.add_argument("--report-only", action="store_true", help="only (re)write OUT/report/ from the runs so far")
+    sw.add_argument("--rerun-changed", dest="rerun_changed", action="store_true", help="train again the finished runs "
+                    "whose config differs from what the sweep now gives (their folders kept under OUT/replaced/)")
     sw.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                     help="override a config value in every run, after the sweep file's layers (repeatable)")
     sw.set_defaults(func=cmd_sweep)
@@ -473,8 +471,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
+    parser, argv = make_parser(), list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args([a for a in argv if a != "--debug"])  # --debug anywhere, before or after the command
+    args.debug = "--debug" in argv
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -329,7 +329,9 @@ def _coerce(value: Any, current: Any, default_type: Any, key: str) -> Any:
             return [float(v) for v in value.split(",")]
     except ValueError:
         pass
-    raise UserError(f"invalid config: {key}={value!r} should be of type {target.__name__}")
+    example = {"list": "numbers separated by commas, e.g. --set KEY=1,1,1 (YAML: [1, 1, 1])", "bool": "true or false",
+               "int": "a whole number", "float": "a number"}.get(target.__name__, f"of type {target.__name__}")
+    raise UserError(f"invalid config: {key}={value!r} should be {example.replace('KEY', key)}")
 
 
 def apply_overrides(cfg: RunConfig, d: Optional[dict], where: str) -> RunConfig:

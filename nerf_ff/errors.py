@@ -9,11 +9,19 @@ traceback (shown with --debug for all of them).
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 
 class UserError(Exception):
     """Bad input. The message is one line: what is wrong, then what to do about it."""
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of a library's message (ANSI colour codes dropped), whole or cut with an ellipsis."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text).strip()
+    first = re.split(r"(?<=[.!?])\s|\n", text, maxsplit=1)[0].strip() if text else ""
+    return first if len(first) <= limit else first[:limit - 1].rstrip() + "…"
 
 
 def one_line(exc: BaseException) -> tuple[Optional[str], int]:
@@ -27,6 +35,7 @@ def one_line(exc: BaseException) -> tuple[Optional[str], int]:
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
             "out of memory" in text.lower() or "can't allocate memory" in text)):
         first = text.splitlines()[0][:160] if text else "MemoryError"
-        return (f"out of memory ({first}); use smaller images (--set scene.downscale=N), fewer samples a step "
-                "(--set train.target_samples=N) or smaller render chunks (--set eval.chunk=N)"), 1
+        return (f"out of memory ({first}); training: smaller images (--set scene.downscale=N), fewer samples a "
+                "step (--set train.target_samples=N), smaller eval chunks (--set eval.chunk=N); render / export: a "
+                "smaller --resolution or --chunk"), 1
     return None, 1

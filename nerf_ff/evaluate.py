@@ -15,7 +15,7 @@ import torch
 from . import __version__, backends
 from .align import align_camera, aligned_summary, left_half
 from .checkpoint import load_checkpoint
-from .config import RunConfig, load_yaml, project_root
+from .config import RunConfig, expand_path, load_yaml, project_root
 from .data.scene import SceneData
 from .depth import depth_image
 from .errors import UserError
@@ -34,14 +34,19 @@ def git_sha() -> str:
         return "unknown"
 
 
-def load_run(run_dir: str | Path, device: Optional[str] = None) -> tuple[RunConfig, NeRFModel, dict]:
-    """Config, model (with trained weights and grid) and raw checkpoint state of a run folder."""
+def load_run(run_dir: str | Path, device: Optional[str] = None, needs_scene: bool = True
+             ) -> tuple[RunConfig, NeRFModel, dict]:
+    """Config, model (with trained weights and grid) and raw checkpoint state of a run folder; with
+    `needs_scene`, a dataset moved since training is named with the config.yaml that points to it."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist; pass the --out folder of a nerf-ff train run")
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"{run_dir} has no config.yaml; it is not a nerf-ff run folder")
     cfg = RunConfig.from_dict(load_yaml(run_dir / "config.yaml"), where=str(run_dir / "config.yaml")).validate()
+    if needs_scene and cfg.scene.path and not Path(expand_path(cfg.scene.path, None)).exists():
+        raise UserError(f"the scene of {run_dir} is not at {expand_path(cfg.scene.path, None)} any more; move the dataset "
+                        f"back, or set scene.path in {run_dir / 'config.yaml'} to where it is now")
     if device:
         cfg.train.device = device
     dev = backends.resolve_device(cfg.train.device)

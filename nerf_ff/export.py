@@ -38,8 +38,12 @@ def _bar(total: int, desc: str, progress: bool):
     return tqdm(total=total, desc=desc, unit="", disable=not progress, dynamic_ncols=True, leave=False)
 
 
-def default_bounds(model) -> Tensor:
-    """[6] world box: the field's box (object) or its region of interest (unbounded)."""
+def default_bounds(model, state: Optional[dict] = None) -> Tensor:
+    """[6] world box: the field's box (object) or its region of interest (unbounded), or, for a forward-facing
+    capture whose region of interest is the rig itself, the box of what it looks at (bounds.roi_from_cameras)."""
+    subject = ((state or {}).get("scene") or {}).get("subject_box")
+    if subject is not None:
+        return torch.tensor(subject, dtype=torch.float32)
     return model.field.aabb.detach().float().cpu().clone()
 
 
@@ -80,7 +84,7 @@ def export_points(run_dir, out=None, *, downscale: float = 1.0, views: Optional[
     depth_kind = parse_depth(depth)
     cfg, model, state = load_run(run_dir, device)
     scene = model.posed(load_scene(cfg.scene, splits=("train",)))  # depth back-projected from the refined poses
-    box = parse_bounds(bounds, default_bounds(model))
+    box = parse_bounds(bounds, default_bounds(model, state))
     train = scene.train
     idx = list(range(len(train)))
     if views is not None and views < len(idx):
@@ -154,12 +158,12 @@ def export_mesh(run_dir, out=None, *, resolution: Optional[int] = None, threshol
     """Marching tetrahedra on the density field, coloured by the field; writes PLY or OBJ."""
     run_dir = Path(run_dir)
     path = _out_path(run_dir, out, "mesh.ply", SUFFIXES)
-    cfg, model, state = load_run(run_dir, device)
+    cfg, model, state = load_run(run_dir, device, needs_scene=False)  # the field alone
     if resolution is None:
         resolution = 256 if model.field.aabb.device.type == "cuda" else 128
     if resolution < 8 or resolution > 1024:
         raise UserError(f"--resolution {resolution}: use 8 .. 1024 grid points along the longest side")
-    box = parse_bounds(bounds, default_bounds(model))
+    box = parse_bounds(bounds, default_bounds(model, state))
     if threshold is not None and not threshold > 0:
         raise UserError(f"--threshold {threshold}: a density threshold must be positive")
     t0 = time.perf_counter()

@@ -18,6 +18,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any], fsyn
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; the file gets what open() would give it
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             if fsync:
@@ -28,6 +30,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any], fsyn
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; set it straight back
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

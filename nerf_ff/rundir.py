@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Optional
 
-from .config import load_yaml
+from .config import RunConfig, apply_overrides, compose, load_yaml
 from .errors import UserError
 
 # What `nerf-ff train`, `eval`, `render`, `export` and the demo write into a run folder (README "Outputs of a
@@ -15,6 +16,13 @@ from .errors import UserError
 OUTPUTS = ("config.yaml", "checkpoint.pt", "metrics.json", "log.csv", "sigma_search.json",
            "demo_views.png", "preview", "eval", "videos", "tensorboard", "export")
 SIDE_OUTPUTS = ("metrics-*.json", "eval-*", ".*.partial")  # side evaluations; an interrupted write
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    """runs/SCENE/ENCODING[-sSIGMA]: where `nerf-ff train` writes without --out."""
+    m = cfg.model
+    tag = m.encoding + (f"-s{m.sigma:g}" if m.encoding in ("gaussian", "learned") else "")
+    return Path("runs") / cfg.scene.name / tag
 
 
 def check_free(run_dir: Path) -> None:
@@ -29,6 +37,36 @@ def check_free(run_dir: Path) -> None:
     if results:
         raise UserError(f"{run_dir} holds an earlier run's results ({', '.join(results)}; its checkpoint.pt is gone): "
                         f"a new run there would mix with them; choose another --out or move them away")
+
+
+RESUME_MAY_CHANGE = ("steps", "time_budget", "device")  # train.*: how much longer, and where
+
+
+def resume_config(run_dir: Path, layers: list[tuple[str, dict]], yaml_dir: Optional[Path]) -> RunConfig:
+    """The config to continue the run in `run_dir` with: its config.yaml, with the train.steps /
+    time_budget / device the command line gives. Anything else the command line sets (a scene, presets,
+    flags, --set; `layers` as config.config_layers) must equal the run's: a change is refused, never
+    ignored, so repeating the first command with --resume works and a different one says what differs."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"cannot resume: {run_dir} has no config.yaml; start the run without --resume")
+    cfg = RunConfig.from_dict(load_yaml(path), where=str(path))
+    old, new = cfg.to_dict(), compose(layers, yaml_dir).to_dict()
+    changed, keep = [], {}
+    for where, layer in layers:
+        for section, values in layer.items():
+            for key in (values if isinstance(values, dict) else {}):
+                if where.startswith("scene ") and (section, key) not in (("scene", "name"), ("scene", "path")):
+                    continue  # the same scene YAML: compare which dataset, not its defaults a flag may have changed
+                if section == "train" and key in RESUME_MAY_CHANGE:
+                    keep[key] = new["train"][key]
+                elif new.get(section, {}).get(key) != old.get(section, {}).get(key):
+                    changed.append(f"{section}.{key} {old.get(section, {}).get(key)!r} → {new[section][key]!r}")
+    if changed:
+        raise UserError(f"--resume continues {run_dir} as its config.yaml says, and this command line changes "
+                        f"{', '.join(dict.fromkeys(changed))}: drop those flags (only --steps, --time-budget and "
+                        "--device may change), or train a new run with another --out")
+    return apply_overrides(cfg, {"train": keep}, where="command line").validate()
 
 
 def is_demo_run(run_dir: Path) -> bool:

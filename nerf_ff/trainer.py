@@ -144,7 +144,7 @@ class Trainer:
             "rng": rng,
             "scene": {"name": self.scene.name, "aabb": self.scene.aabb.tolist(), "near": self.scene.near,
                       "far": self.scene.far, "grid_levels": self.scene.grid_levels, "kind": self.scene.kind,
-                      "n_train_images": len(self.scene.train)},
+                      "n_train_images": len(self.scene.train), "subject_box": self.scene.meta.get("subject_box")},
             "history": self.history,
         }
 
@@ -362,8 +362,8 @@ class Trainer:
             return None
         return (f"nerf-ff: warning: {seconds_per_step:.2f} s a step on {self.device.type}: the {t.time_budget:g} s "
                 f"budget allows about {reach} of {t.steps} steps, too few to converge; use a smaller model or fewer "
-                "samples a step (train.target_samples), a longer --time-budget, or on a CPU the automatic defaults "
-                "(no --config preset)")
+                "samples a step (train.target_samples), a longer --time-budget, or, if the run has a --config preset, "
+                "the automatic defaults for this device (no preset)")
 
     def fit(self) -> dict:
         """Train until the step count or time budget is reached. Returns a summary dict."""

@@ -27,6 +27,17 @@ COLUMNS = ("step", "elapsed", "loss", "psnr", "lr", "n_rays", "n_samples", "occu
            "preview_psnr", "depth_loss", "pose_rot_deg", "pose_move_pct")
 
 
+def tensorboard_writer():
+    """TensorBoard's SummaryWriter class, or a one-line error naming the package (`nerf-ff train` asks
+    before it makes the run folder)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
+    except ImportError:
+        raise UserError("--log tensorboard needs the tensorboard package; install it with "
+                        "`pip install tensorboard` (or `pip install -e .[tensorboard]`)") from None
+    return SummaryWriter
+
+
 class TrainLog:
     def __init__(self, run_dir: Path, backend: str = "csv", resume_step: int = 0):
         self.path = Path(run_dir) / "log.csv"
@@ -39,12 +50,7 @@ class TrainLog:
             self._csv.writeheader()
         self._tb = None
         if backend == "tensorboard":
-            try:
-                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
-            except ImportError:
-                raise UserError("--log tensorboard needs the tensorboard package; install it with "
-                                "`pip install tensorboard` (or `pip install -e .[tensorboard]`)") from None
-            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=resume_step or None)
+            self._tb = tensorboard_writer()(str(self.run_dir / "tensorboard"), purge_step=resume_step or None)
 
     def _truncate_after(self, step: int) -> None:
         if not self.path.is_file():

@@ -20,14 +20,17 @@ Memory: one frame is rendered at a time, in chunks of rays (`render_image`), wit
 evaluated in bounded slices of samples (render.py); frames go to the writer as uint8 as
 soon as they are made. mp4 and PNG output stream; a GIF is assembled by Pillow at the end, so it
 holds every frame (as 8-bit palette images) until then: use mp4 for long or large videos. Files
-appear only when complete: a video is written under a temporary name and renamed at the end, each
-PNG likewise.
+appear only when complete: a video is written under a temporary name and renamed at the end; PNG
+frames go to a hidden folder inside the PNG folder and replace the folder's earlier frames
+(`OUTPUT_NNNN.png`) only when all are written, so an interrupted render leaves the earlier frames
+and a shorter one leaves none of them behind; other files in the folder are kept.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import re
 import time
 from dataclasses import dataclass
@@ -54,15 +57,20 @@ DEFAULT_FRAMES = 120
 DEFAULT_FPS = 30.0
 PROBE_FRAMES = 5  # frames rendered (small) to fix the depth colour range
 PROBE_SIDE = 96  # longest side of those probe renders, pixels
+MAX_SIDE = 16384  # --resolution: a 16K frame's float buffers alone take gigabytes
+FRAME_NAME = re.compile(r"(rgb|depth|opacity)_\d{4,}\.png")  # the PNG frames a render writes (OUTPUTS)
 
 
 # ---------------------------------------------------------------- argument parsing
 
 def parse_resolution(text: str) -> tuple[int, int]:
-    """'WxH' → (W, H), both positive integers."""
+    """'WxH' → (W, H), both positive integers, at most MAX_SIDE."""
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
     if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
         raise UserError(f"--resolution {text!r} is not WIDTHxHEIGHT with positive integers; pass e.g. 1280x720")
+    if max(int(m.group(1)), int(m.group(2))) > MAX_SIDE:
+        raise UserError(f"--resolution {text.strip()} is larger than {MAX_SIDE} pixels on a side (16K); pass e.g. "
+                        "3840x2160")
     return int(m.group(1)), int(m.group(2))
 
 
@@ -289,8 +297,12 @@ class FrameWriter:
         self._writer = None
         self._gif: list = []
         if kind == "dir":
+            self.created = not self.out.exists()
             self.out.mkdir(parents=True, exist_ok=True)
             self.tmp = None
+            self.frames = self.out / ".partial-frames"  # moved over the earlier frames at close
+            shutil.rmtree(self.frames, ignore_errors=True)  # an interrupted render's
+            self.frames.mkdir()
         else:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = _partial(self.out)
@@ -323,10 +335,7 @@ class FrameWriter:
         import imageio.v3 as iio  # noqa: PLC0415
 
         for name, img in images.items():
-            final = self.out / f"{name}_{self.index:04d}.png"
-            tmp = _partial(final)
-            iio.imwrite(tmp, img)
-            os.replace(tmp, final)
+            iio.imwrite(self.frames / f"{name}_{self.index:04d}.png", img)
         self.index += 1
 
     def close(self) -> None:
@@ -338,6 +347,13 @@ class FrameWriter:
             self._gif = []
         if self.tmp is not None:
             os.replace(self.tmp, self.out)
+        if self.kind == "dir":
+            for old in self.out.iterdir():
+                if FRAME_NAME.fullmatch(old.name):
+                    old.unlink()
+            for new in sorted(self.frames.iterdir()):
+                os.replace(new, self.out / new.name)
+            self.frames.rmdir()
 
     def abort(self) -> None:
         try:
@@ -348,6 +364,10 @@ class FrameWriter:
         self._gif = []
         if self.tmp is not None and self.tmp.exists():
             self.tmp.unlink()
+        if self.kind == "dir":
+            shutil.rmtree(self.frames, ignore_errors=True)
+            if self.created and not any(self.out.iterdir()):
+                self.out.rmdir()
 
     def __enter__(self) -> "FrameWriter":
         return self

@@ -6,6 +6,8 @@
         OUT/outdoor_colmap   the same views as a COLMAP text model with sparse points
         OUT/facing_llff      the outdoor scene from a forward-facing rig (96x72, 24 views) as LLFF poses_bounds.npy
         OUT/facing_colmap    the same views as a COLMAP text model
+        OUT/facing_ngp       the same views as transforms.json without points (the box: the cameras' spread);
+                             OUT/facing_ngp_ply: with its sparse points as sparse_pc.ply (ply_file_path)
         OUT/fisheye_ngp      the ring's poses through an OpenCV fisheye lens (96x72, ~165 degrees across) as
                              nerfstudio transforms.json (camera_model OPENCV_FISHEYE)
         OUT/fisheye_colmap   the same views as a COLMAP text model (an OPENCV_FISHEYE camera)
@@ -45,12 +47,13 @@ def main(out: str) -> None:
     for layout in ("ngp", "colmap"):
         write_outdoor_scene(root / f"portrait_{layout}", layout, images=images, portrait_every=3)
     images = render_outdoor(facing_cameras())
-    for layout in ("llff", "colmap"):
+    for layout in ("llff", "colmap", "ngp"):
         write_outdoor_scene(root / f"facing_{layout}", layout, 24, images=images, rig="facing")
+    write_outdoor_scene(root / "facing_ngp_ply", "ngp", 24, images=images, rig="facing", ply=True)
     images = render_outdoor(fisheye_cameras())
     for layout in ("ngp", "colmap"):
         write_outdoor_scene(root / f"fisheye_{layout}", layout, images=images, rig="fisheye")
-    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap, fisheye_ngp, fisheye_colmap, "
+    print(f"wrote {root}/object_blender, outdoor_ngp, outdoor_colmap, facing_llff, facing_colmap, facing_ngp, facing_ngp_ply, fisheye_ngp, fisheye_colmap, "
           f"transient_ngp, transient_nomask, noisy_ngp, portrait_ngp, portrait_colmap "
           f"in {time.perf_counter() - t0:.1f} s")
 

@@ -28,14 +28,19 @@ def test_llff_and_colmap_layouts_load_the_same_scene(facing):
         torch.testing.assert_close(a.cameras.fx, b.cameras.fx)
         torch.testing.assert_close(a.cameras.cx, b.cameras.cx)
     assert llff.test.names == ["view_000.png", "view_008.png"]  # LLFF's llffhold 8
-    # The rig faces the objects: no common focus, so the box comes from the (stand-in) points. It
-    # holds the objects' centre and lies in front of the cameras, like the box from COLMAP's points.
+    # The rig faces the objects: no common focus, so the region of interest is the rig itself (the same box
+    # for both layouts) and the objects, 3.6 units ahead, lie in the contracted shell; the box of what it
+    # looks at comes from the (stand-in) points: it holds the objects' centre, in front of the cameras.
     assert "forward-facing" in llff.meta["roi_rule"] and "forward-facing" in colmap.meta["roi_rule"]
+    torch.testing.assert_close(llff.aabb, colmap.aabb)
+    centres = colmap.train.cameras.c2w[:, :, 3]
+    assert (colmap.aabb[:3] < centres.min(0).values).all() and (colmap.aabb[3:] > centres.max(0).values).all()
+    assert float(colmap.aabb[4]) < -2.0  # far short of the objects (y in [-0.9, 0.9])
     for scene in (llff, colmap):
-        lo, hi = scene.aabb[:3], scene.aabb[3:]
-        assert (lo < 0).all() and (hi > 0).all() and float(lo[1]) > -3.6, scene.aabb
-    ratio = (llff.aabb[3:] - llff.aabb[:3]).max() / (colmap.aabb[3:] - colmap.aabb[:3]).max()
-    assert 0.5 < float(ratio) < 2.0
+        lo, hi = np.array(scene.meta["subject_box"][:3]), np.array(scene.meta["subject_box"][3:])
+        assert (lo < 0).all() and (hi > 0).all() and lo[1] > -3.6, scene.meta["subject_box"]
+    size = lambda b: max(b[k + 3] - b[k] for k in range(3))  # noqa: E731
+    assert 0.5 < size(llff.meta["subject_box"]) / size(colmap.meta["subject_box"]) < 2.0
 
 
 def test_llff_reads_its_renamed_copies(facing, tmp_path):
@@ -89,3 +94,53 @@ def test_detection_hints(tmp_path):
     (both / "sparse").mkdir(parents=True)
     np.save(both / "poses_bounds.npy", np.zeros((1, 17)))
     assert detect_format(both) == "llff"
+
+
+def test_transforms_json_reads_its_sparse_points(facing, tmp_path):
+    """`ply_file_path` (nerfstudio, nerf-ff process): a forward-facing transforms.json scene gets what its COLMAP
+    twin gets from the points (the box the cameras look at, export's default bounds); points in another world
+    frame, or a missing file, are left out and the scene says why."""
+    import json  # noqa: PLC0415
+
+    from nerf_ff.data.outdoor import render_outdoor, surface_points, write_outdoor_scene  # noqa: PLC0415
+    from nerf_ff.geometry_files import write_ply  # noqa: PLC0415
+
+    n, w, h = FACING
+    images = render_outdoor(facing_cameras(n, w, h), supersample=1)
+    folder = write_outdoor_scene(tmp_path / "ngp", "ngp", n, w, h, images=images, rig="facing", ply=True)
+    with_ply = load_scene(SceneConfig(name="f", path=str(folder)))
+    colmap = load_scene(SceneConfig(name="f", path=str(facing["colmap"])))
+    torch.testing.assert_close(with_ply.aabb, colmap.aabb)
+    np.testing.assert_allclose(with_ply.meta["subject_box"], colmap.meta["subject_box"])
+    assert "sparse points:" in with_ply.describe(0.0)
+    xyz, _ = surface_points(facing_cameras(n, w, h))
+    write_ply(folder / "sparse_pc.ply", xyz + np.array([0.0, -40.0, 0.0]))  # behind the cameras
+    shifted = load_scene(SceneConfig(name="f", path=str(folder)))
+    assert "another world frame" in shifted.meta["points"]
+    assert shifted.meta["subject_box"] != with_ply.meta["subject_box"]  # the no-points reach instead
+    torch.testing.assert_close(shifted.aabb, colmap.aabb)
+    doc = json.loads((folder / "transforms.json").read_text())
+    doc["ply_file_path"] = "missing.ply"
+    (folder / "transforms.json").write_text(json.dumps(doc))
+    assert "missing.ply" in load_scene(SceneConfig(name="f", path=str(folder))).meta["points"]
+
+
+def test_ply_points_read_ascii_and_binary_and_refuse_cut_files(tmp_path):
+    from nerf_ff.geometry_files import read_ply_points, write_ply  # noqa: PLC0415
+
+    xyz = np.array([[0.5, -1.0, 2.0], [3.0, 4.0, -5.25]])
+    write_ply(tmp_path / "le.ply", xyz, np.array([[1, 2, 3], [4, 5, 6]], np.uint8))
+    np.testing.assert_allclose(read_ply_points(tmp_path / "le.ply"), xyz)
+    header = "ply\nformat {}\ncomment x\nelement vertex 2\nproperty double z\nproperty double x\nproperty double y\n" \
+             "property uchar red\nelement face 0\nproperty list uchar int vertex_indices\nend_header\n"
+    rows = np.array([(2.0, 0.5, -1.0, 7), (-5.25, 3.0, 4.0, 8)], dtype=[("z", ">f8"), ("x", ">f8"), ("y", ">f8"), ("r", "u1")])
+    (tmp_path / "be.ply").write_bytes(header.format("binary_big_endian 1.0").encode() + rows.tobytes())
+    np.testing.assert_allclose(read_ply_points(tmp_path / "be.ply"), xyz)
+    (tmp_path / "a.ply").write_text(header.format("ascii 1.0") + "2 0.5 -1 7\n-5.25 3 4 8\n")
+    np.testing.assert_allclose(read_ply_points(tmp_path / "a.ply"), xyz)
+    (tmp_path / "cut.ply").write_bytes((tmp_path / "le.ply").read_bytes()[:-5])
+    with pytest.raises(UserError, match="cut short"):
+        read_ply_points(tmp_path / "cut.ply")
+    (tmp_path / "no.ply").write_text("solid x\n")
+    with pytest.raises(UserError, match="not a PLY"):
+        read_ply_points(tmp_path / "no.ply")

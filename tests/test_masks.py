@@ -71,6 +71,7 @@ def test_bad_masks_are_one_line_errors(busy, tmp_path):
             load_scene(SceneConfig(name="t", path=str(folder)))
         msg = str(exc.value)
         assert "\n" not in msg and ("mask" in msg.lower() or "view_001" in msg), (case, msg)
+        assert "file_path" not in msg, (case, msg)  # the key at fault is mask_path
 
 
 def _trainer(root, tmp_path) -> Trainer:

@@ -101,12 +101,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         ("eval", str(tmp_path)),
         ("train", "--resume", "--out", str(tmp_path / "empty")),
         ("train", "builtin", "--encoding", "posenc", "--sigma", "4", "--out", str(tmp_path / "a")),  # no σ to set
+        ("train", "builtin", "--set", "scene.downscale=4", "--out", str(tmp_path / "a")),  # nothing to downscale
     ]
     (tmp_path / "empty").mkdir()
     for argv in cases:
         code, err = _run_main(capsys, *argv)
         assert code == 2, argv
         assert len(err) == 1 and err[0].startswith("nerf-ff: error: "), (argv, err)
+    assert "builtin_resolution" in err[0] and "scene.downscale" in err[0]
+    code, err = _run_main(capsys, "train", "builtin", "--set", "scene.background=red")
+    assert "e.g. --set scene.background=1,1,1" in err[0]
 
 
 def test_machine_failures_are_one_line(tmp_path, capsys):

@@ -88,3 +88,66 @@ def test_an_unwritable_video_is_one_line_and_fit_image_size_is_bounded(tmp_path,
         FrameWriter(tmp_path / "videos" / "orbit.mp4", "mp4", 24)
     with pytest.raises(UserError, match="from 8 to 4096"):
         FitImageConfig(size=100000).validate()
+
+
+def test_resume_takes_the_first_command_again_and_refuses_a_change(tmp_path, capsys, tiny_run):
+    """--resume repeats the run's command (scene, flags and --set that match its config.yaml pass); a
+    flag that would change the run is an error naming the key, never silently ignored."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for argv, key in ((["fox"], "scene.name"), (["--encoding", "posenc"], "model.encoding"),
+                      (["--sigma", "9"], "model.sigma"), (["--set", "model.width=64"], "model.width"),
+                      (["--seed", "5"], "train.seed")):
+        code, out = _run_main(capsys, "train", *argv, "--resume", "--out", str(run), "--quiet", "--no-eval")
+        assert code == 2 and key in out.err and "--resume continues" in out.err, (argv, out.err)
+    same = ["builtin", "--sigma", "4", "--set", "model.width=32", "--set", "scene.builtin_resolution=24"]
+    code, out = _run_main(capsys, "train", *same, "--resume", "--steps", "34", "--out", str(run), "--quiet", "--no-eval")
+    assert code == 0 and "resumed at step 30 of 34" in out.err, out.err
+    assert json.loads(out.out.strip().splitlines()[-1])["steps"] == 34
+
+
+def test_train_without_a_scene_says_it_takes_the_builtin_one(tmp_path, capsys):
+    code, out = _run_main(capsys, "train", "--steps", "1", "--no-eval", "--quiet", "--out", str(tmp_path / "r"),
+                          "--set", "scene.builtin_resolution=16")
+    assert code == 0 and "no scene given: training the built-in scene" in out.err
+
+
+def test_a_missing_logging_package_fails_before_the_run_folder(tmp_path, capsys, monkeypatch):
+    import sys  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import raises ImportError
+    code, out = _run_main(capsys, "train", "--steps", "1", "--log", "tensorboard", "--out", str(tmp_path / "r"))
+    assert code == 2 and "pip install tensorboard" in out.err and not (tmp_path / "r").exists()
+
+
+def test_debug_after_the_command_shows_the_traceback(tmp_path, capsys):
+    code, out = _run_main(capsys, "eval", str(tmp_path / "nope"))
+    assert code == 2 and "does not exist" in out.err
+    with pytest.raises(UserError, match="does not exist"):
+        main(["eval", str(tmp_path / "nope"), "--debug"])
+
+
+def test_files_written_atomically_get_the_usual_permissions(tmp_path):
+    import os  # noqa: PLC0415
+
+    from nerf_ff.files import write_json  # noqa: PLC0415
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_moved_dataset_names_the_config_to_fix(tmp_path, capsys, tiny_run):
+    import yaml  # noqa: PLC0415
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["scene"].update(format="blender", path=str(tmp_path / "moved_away"))
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    code, out = _run_main(capsys, "eval", str(run), "--quiet")
+    assert code == 2 and "moved_away any more" in out.err and str(run / "config.yaml") in out.err

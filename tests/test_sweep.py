@@ -338,3 +338,26 @@ def test_a_sweep_without_a_preset_takes_the_automatic_defaults(facing, monkeypat
         assert c["train"]["depth_loss"] == autoconfig.AUTO_DEPTH_LOSS  # the scene's COLMAP keypoints
     assert runs[1].config["model"]["sigma"] == 3  # σ stays the sweep's axis
     assert "automatic defaults for an unbounded scene on cpu" in automatic[scene] and "48x36 / 3" in automatic[scene]
+
+
+def test_a_changed_sweep_does_not_reuse_runs_of_the_old_config(tmp_path, capsys):
+    """A finished run whose config the sweep now sets differently is not taken as done: the sweep stops
+    and names the change; --rerun-changed trains it again and keeps the old folder under replaced/."""
+    data = {"preset": _preset(tmp_path), "encodings": [{"name": "gaussian", "sigmas": [2]}]}
+    sweep, out = _sweep_file(tmp_path, data), tmp_path / "s"
+    assert sweep_main(str(sweep), out=str(out), echo=lambda _: None) == 0
+    first = json.loads((out / "builtin/gaussian-s2/seed0/metrics.json").read_text())
+    data["set"] = {"train": {"steps": 36}}
+    _sweep_file(tmp_path, data)
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "1 finished run(s)" in err and "train.steps 30 → 36" in err and "--rerun-changed" in err
+    assert main(["sweep", str(sweep), "--out", str(out), "--dry-run"]) == 0
+    assert "changed" in capsys.readouterr().out
+    lines = []
+    assert sweep_main(str(sweep), out=str(out), rerun_changed=True, echo=lines.append) == 0
+    assert json.loads((out / "builtin/gaussian-s2/seed0/metrics.json").read_text())["steps"] == 36
+    kept = list((out / "replaced").glob("*/builtin/gaussian-s2/seed0/metrics.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text()) == first
+    assert {r["steps"] for r in csv.DictReader(open(out / "report" / "runs.csv"))} == {"36"}
+    assert sweep_main(str(sweep), out=str(out), echo=lines.append) == 0 and any("1 done" in ln for ln in lines)

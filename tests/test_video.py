@@ -120,6 +120,7 @@ def test_compare_runs_of_different_scenes_is_a_user_error(tiny_run, tmp_path):
     shutil.copytree(tiny_run, other)
     cfg = yaml.safe_load((other / "config.yaml").read_text())
     cfg["scene"].update(name="lego", format="blender", path=str(tmp_path / "lego"))
+    (tmp_path / "lego").mkdir()  # the dataset is there; it is another one
     (other / "config.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(UserError, match="another scene"):
         render_path(tiny_run, "orbit", frames=1, compare=[other], out=tmp_path / "x.mp4", progress=False)
@@ -135,6 +136,7 @@ def test_compare_runs_of_different_scenes_is_a_user_error(tiny_run, tmp_path):
     ["--labels", "a,b,c"],
     ["--depth", "mean"],
     ["--fps", "0"],  # not the default fps in disguise
+    ["--resolution", "100000x100000"],  # refused before anything is allocated
 ])
 def test_bad_arguments_exit_2_with_one_line(tiny_run, tmp_path, capsys, args):
     out = ["--out", str(tmp_path / "x.mp4")]  # (a later --out in args wins)
@@ -204,3 +206,28 @@ def test_field_evaluated_in_slices_renders_the_same_image(tiny_run):
     assert torch.equal(expected["rgb"], whole["rgb"]) and not torch.equal(expected["depth"], whole["depth"])
     opaque = whole["opacity"] > 0.5  # where the field is opaque, both depths lie within the scene's range
     assert opaque.any() and ((whole["depth"][opaque] - expected["depth"][opaque]).abs() < 2.0).all()
+
+
+def test_png_folder_frames_replace_the_earlier_render_whole(tmp_path):
+    """A PNG folder gets the new render's frames only when all are written: an interrupted render leaves
+    the earlier frames, a shorter one leaves none of them; other files in the folder stay."""
+    out = tmp_path / "frames"
+    frame = {"rgb": np.zeros((8, 8, 3), np.uint8), "depth": np.ones((8, 8, 3), np.uint8)}
+    with FrameWriter(out, "dir", 30) as writer:
+        for _ in range(4):
+            writer.write_pngs(frame)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError):
+        with FrameWriter(out, "dir", 30) as writer:
+            writer.write_pngs({"rgb": np.full((8, 8, 3), 9, np.uint8)})
+            raise RuntimeError("interrupted")
+    assert len(list(out.glob("*.png"))) == 8 and _png(out / "rgb_0000.png").max() == 0
+    with FrameWriter(out, "dir", 30) as writer:
+        for _ in range(2):
+            writer.write_pngs({"rgb": np.full((8, 8, 3), 9, np.uint8)})
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "rgb_0000.png", "rgb_0001.png"]
+    assert _png(out / "rgb_0001.png").min() == 9
+    with pytest.raises(RuntimeError):  # a new folder an interrupted render made is not left behind empty
+        with FrameWriter(tmp_path / "new", "dir", 30):
+            raise RuntimeError("interrupted")
+    assert not (tmp_path / "new").exists()

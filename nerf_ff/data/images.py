@@ -222,6 +222,8 @@ def load_masks(paths: Sequence[Optional[Path]], sizes: np.ndarray, stored: np.nd
     for k, path in enumerate(paths):
         if path is None:
             continue
+        if not Path(path).is_file():
+            raise UserError(f"{label}: mask {path} does not exist; restore the file or fix the frame's mask_path")
         m = read_image(Path(path))[..., 0] > 0
         size, (w, h) = tuple(int(v) for v in sizes[k]), (int(v) for v in stored[k])
         if (m.shape[1], m.shape[0]) != size:

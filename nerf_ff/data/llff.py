@@ -131,9 +131,10 @@ def load_llff(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = 
     points = stand_in_points(full, bounds)
     box, levels = None, 1
     if scene_kind(cfg, out) == "object":
-        centre, half, _ = roi_from_cameras(full, points)
+        centre, half, facts = roi_from_cameras(full, points)
+        box = np.asarray(facts.get("subject_box", np.concatenate([centre - half, centre + half])))  # the object
+        centre, half = (box[:3] + box[3:]) / 2, float((box[3:] - box[:3]).max()) / 2
         levels = cascade_levels(centre, half, c2w[:, :, 3], points)
-        box = np.concatenate([centre - half, centre + half])
     note = (f"test split: every {cfg.test_every}th image in name order (0, {cfg.test_every}, ...), LLFF's llffhold; "
             f"{len(train)} train / {len(test)} test views")
     pixels_from = pixels_note(cfg.downscale, files[0].parent if still == 1 and cfg.downscale > 1 else None)

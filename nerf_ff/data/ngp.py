@@ -12,7 +12,8 @@ used) keeps transient content (people, the photographer's shadow) out of trainin
 
 Scene kind and box. Opaque photos make an unbounded scene: its box is the cameras' region of interest
 (`bounds.roi_from_cameras`; instant-ngp's own box below is not used, so a file's units do not matter) and
-space beyond it is contracted (space.py). RGBA frames make an object scene with instant-ngp's box: instant-ngp maps a world point p into its unit cube by p * scale + offset (file keys,
+space beyond it is contracted (space.py). The sparse points of `ply_file_path` (nerfstudio and `nerf-ff
+process` write it) give a forward-facing capture the box of what it looks at, as a COLMAP model's do. RGBA frames make an object scene with instant-ngp's box: instant-ngp maps a world point p into its unit cube by p * scale + offset (file keys,
 defaults 0.33 and 0.5 per axis; applied before its axis permutation, so per world axis). Its unit
 cube is therefore the world box centred at (0.5 - offset) / scale with half-size 0.5 / scale: that
 is our `aabb`. `aabb_scale` (a power of two) widens the region instant-ngp models; our occupancy-grid
@@ -33,9 +34,10 @@ import numpy as np
 import torch
 
 from ..config import SceneConfig
-from ..errors import UserError
+from ..errors import UserError, one_line
+from ..geometry_files import read_ply_points
 from .bounds import roi_from_cameras
-from .cameras import Cameras, lens
+from .cameras import Cameras, lens, project
 from .images import IMAGE_SUFFIXES, header_size, load_masks, load_scaled
 from .scene import SceneData, Split, every_nth_split
 from .transforms import frame_image_path, number, parse_pose, read_transforms
@@ -44,6 +46,8 @@ NGP_SCALE = 0.33
 NGP_OFFSET = 0.5
 NEAR_FRACTION = 0.05
 """near = this fraction of the (mean) box side."""
+MIN_POINTS_SEEN = 0.5
+"""Share of ply_file_path's points some training view must see for them to be in the cameras' world."""
 UNBOUNDED_FAR = 1000.0
 """far of an unbounded scene, in units of (farthest camera from the ROI centre + ROI side)."""
 
@@ -77,7 +81,7 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
         if not any(raw.get(k, data.get(k)) is not None for k in FOCAL_KEYS):
             raise UserError(f"{where} has no intrinsics (none of {', '.join(FOCAL_KEYS)} per frame or at the top); "
                             "add fl_x/fl_y, cx, cy (instant-ngp's colmap2nerf.py writes them)")
-        mask = None if raw.get("mask_path") is None else frame_image_path(root, raw["mask_path"], f"{where} mask_path")
+        mask = None if raw.get("mask_path") is None else frame_image_path(root, raw["mask_path"], where, key="mask_path")
         frames.append(_Frame(i, raw["file_path"], _image_path(root, raw["file_path"], where),
                              parse_pose(raw["transform_matrix"], where), raw, mask))
     frames.sort(key=lambda f: f.file_path)
@@ -97,15 +101,45 @@ def load_ngp(json_path: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] 
     levels = 1 + max(0, math.ceil(math.log2(aabb_scale) - 1e-9))
 
     dist_any = any(s.cameras.distortion is not None for s in out.values())
+    points, points_note = sparse_points(data, root, out["train"].cameras, str(json_path))
     return captured_scene(cfg, out, ngp_box, levels, note, "ngp",
                           {"aabb_scale": aabb_scale, "scale": scale, "offset": offset.tolist(),
                            "ngp_box": ngp_box.tolist(), "n_frames": len(frames), "downscale": cfg.downscale,
                            "pixels": "; ".join(sorted({src for _, src in loaded.values()})),
-                           "distortion": dist_any, "file": str(json_path),
+                           "distortion": dist_any, "file": str(json_path), **points_note,
                            **({"masks": f"{sum(f.mask is not None for f in frames)} frames with mask_path"}
                               if any(f.mask is not None for f in frames) else {}),
                            **({"applied_transform": _applied(data["applied_transform"], str(json_path))}
-                              if data.get("applied_transform") is not None else {})})
+                              if data.get("applied_transform") is not None else {})}, points)
+
+
+def sparse_points(data: dict, root: Path, cams: Cameras, where: str) -> tuple[Optional[np.ndarray], dict]:
+    """The sparse SfM points of the file's `ply_file_path` (nerfstudio and `nerf-ff process` write it) and a
+    note for scene.meta. For a capture whose cameras share no focus (a forward-facing one) they give the box
+    of what it looks at (`subject_box`, export's default bounds), as a COLMAP model's points do. Points in
+    another world frame than the cameras (fewer than MIN_POINTS_SEEN of them in front of and inside some
+    training view) are left out, noted."""
+    if not data.get("ply_file_path"):
+        return None, {}
+    path = root / str(data["ply_file_path"])
+    try:
+        xyz = read_ply_points(path)
+    except (UserError, OSError, ValueError) as exc:
+        return None, {"points": f"none: {where} ply_file_path: {one_line(exc)[0] or exc}"}
+    xyz = xyz[np.isfinite(xyz).all(-1)]
+    if len(xyz) < 4:
+        return None, {"points": f"none: {path} holds {len(xyz)} points"}
+    sample = torch.from_numpy(xyz[np.random.default_rng(0).permutation(len(xyz))[:2000]]).float()
+    seen = torch.zeros(len(sample), dtype=torch.bool)
+    for k in range(len(cams)):
+        uv, z = project(cams, k, sample)
+        w, h = cams.size(k)
+        seen |= (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    share = float(seen.float().mean())
+    if share < MIN_POINTS_SEEN:
+        return None, {"points": f"none: only {share:.0%} of the points of {path} lie in front of a training camera "
+                                "and inside its view: they are in another world frame than the cameras"}
+    return xyz, {"points": f"{len(xyz)} from {path}"}
 
 
 def _applied(value: Any, where: str) -> list:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..geometry_files import write_ply
 from .cameras import Cameras, fisheye_radius, lens, look_at, pixel_rays, project
 from .colmap import rotmat_to_qvec
 from .procedural import SOLIDS, Cylinder, _rot_z_x, _wave
@@ -244,7 +245,8 @@ def surface_points(cameras: Cameras, every: int = 6, max_depth: float = 20.0) ->
 
 def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48, width: int = 96, height: int = 72,
                         images: Tensor | None = None, rig: str = "ring", masks: Tensor | None = None,
-                        pose_noise: tuple[float, float] | None = None, portrait_every: int = 0) -> Path:
+                        pose_noise: tuple[float, float] | None = None, portrait_every: int = 0,
+                        ply: bool = False) -> Path:
     """Write the scene seen by `rig` (ring: ring_cameras, facing: facing_cameras, fisheye: fisheye_cameras)
     as `layout`: ngp (images/ + transforms.json, aabb_scale 16; camera_model OPENCV_FISHEYE for the fisheye
     rig), colmap (images/ + sparse/0/{cameras,images,points3D}.txt; an OPENCV_FISHEYE camera) or llff
@@ -252,7 +254,8 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
     [N, H, W] bool (ngp only) are written as masks/*.png and each frame's mask_path where any is False;
     `pose_noise` (degrees, world units; ngp only) writes the training views' poses perturbed (perturb_poses);
     `portrait_every` k > 0 (ngp, colmap) makes views 0, k, 2k, ... portrait (`with_portraits`): images of
-    two sizes, with per-frame intrinsics (ngp) or a second camera (colmap); `images` then on their canvas."""
+    two sizes, with per-frame intrinsics (ngp) or a second camera (colmap); `images` then on their canvas.
+    `ply` (ngp): also the sparse points as sparse_pc.ply and the file's ply_file_path, as `nerf-ff process` writes."""
     import imageio.v3 as iio  # noqa: PLC0415
 
     if layout not in ("ngp", "colmap", "llff"):
@@ -290,6 +293,9 @@ def write_outdoor_scene(out: str | Path, layout: str = "ngp", n_views: int = 48,
                "aabb_scale": 16, "frames": frames}
         if rig == "fisheye":
             doc.update(camera_model="OPENCV_FISHEYE", **FISHEYE_LENS)
+        if ply:
+            write_ply(out / "sparse_pc.ply", *surface_points(cams))
+            doc["ply_file_path"] = "sparse_pc.ply"
         (out / "transforms.json").write_text(json.dumps(doc, indent=1))
         return out
     if layout == "llff":

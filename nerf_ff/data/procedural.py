@@ -292,6 +292,9 @@ def make_builtin_scene(cfg: SceneConfig) -> SceneData:
         raise UserError(f"scene.builtin_resolution={size} is too small; use at least 8 (default 64)")
     if n_train < 1:
         raise UserError(f"scene.builtin_views={n_train} must be at least 1; use e.g. 60")
+    if cfg.downscale != 1:  # rendered at its size, so there is nothing to downscale: say so, not ignore it
+        raise UserError(f"scene.downscale={cfg.downscale} does not apply to the built-in scene, which is rendered at "
+                        f"scene.builtin_resolution ({size} px); set that instead, e.g. --set scene.builtin_resolution=32")
     train_cams = builtin_cameras(n_train, size)
     test_cams = builtin_cameras(N_TEST_VIEWS, size, offset=0.5 * _GOLDEN)  # different poses
     splits = {

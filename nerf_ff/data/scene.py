@@ -92,6 +92,7 @@ class SceneData:
         cams = self.train.cameras
         extras = [f"SfM keypoints: {self.meta['keypoints']}"] if "keypoints" in self.meta else []
         extras += [f"masks: {self.meta['masks']}"] if "masks" in self.meta else []
+        extras += [f"sparse points: {self.meta['points']}"] if "points" in self.meta else []
         extras += [self.meta["lens_range"]] if "lens_range" in self.meta else []
         if cams.distortion is not None:  # what the loader understood of the lens
             extras += ["lens: " + " and ".join(name for kind, name in ((1, "fisheye (equidistant, k1..k4)"),

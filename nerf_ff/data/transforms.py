@@ -90,18 +90,19 @@ def parse_pose(matrix: Any, where: str) -> np.ndarray:
     return m[:3, :4].copy()
 
 
-def frame_image_path(root: Path, file_path: Any, where: str, default_suffix: Optional[str] = None) -> Path:
+def frame_image_path(root: Path, file_path: Any, where: str, default_suffix: Optional[str] = None,
+                     key: str = "file_path") -> Path:
     """Resolve a frame's `file_path` against the scene folder; it must stay inside that folder.
 
     Checked lexically (`..` and absolute paths), so images symlinked from elsewhere still work.
     `default_suffix` is appended when the name has no image extension (NeRF-synthetic omits '.png').
     """
     if not isinstance(file_path, str) or not file_path.strip():
-        raise UserError(f"{where}: file_path is {file_path!r}, expected a relative image path; fix the file")
+        raise UserError(f"{where}: {key} is {file_path!r}, expected a relative image path; fix the file")
     root_abs = Path(os.path.normpath(Path(root).absolute()))
     full = Path(os.path.normpath(root_abs / file_path.replace("\\", "/")))
     if full != root_abs and root_abs not in full.parents:
-        raise UserError(f"{where}: file_path {file_path!r} points outside the scene folder {root_abs}; "
+        raise UserError(f"{where}: {key} {file_path!r} points outside the scene folder {root_abs}; "
                         "keep the images inside the dataset folder and use relative paths")
     if default_suffix and full.suffix.lower() not in IMAGE_SUFFIXES:
         full = full.with_name(full.name + default_suffix)

@@ -15,8 +15,9 @@ from typing import Optional
 
 from ..errors import UserError
 from .local import _error_from_log, default_jobs, execute, visible_gpus
-from .spec import (ERROR_NAME, RunSpec, _keep_timings, classify, command, expand, find_sweep, load_sweep,
-                   parse_set_items, parse_sweep, read_manifest, record_config_errors, run_id, write_manifest)
+from .spec import (ERROR_NAME, RunSpec, _keep_timings, classify, command, config_drift, expand, find_sweep, load_sweep,
+                   parse_set_items, parse_sweep, read_manifest, record_config_errors, run_id, set_aside_changed,
+                   write_manifest)
 
 __all__ = ["RunSpec", "classify", "command", "execute", "expand", "parse_sweep", "run_id", "sweep_main",
            "_error_from_log"]
@@ -28,7 +29,7 @@ __all__ = ["RunSpec", "classify", "command", "execute", "expand", "parse_sweep",
 def sweep_main(sweep_name: str, out: Optional[str] = None, jobs: Optional[int] = None, dry_run: bool = False,
                report_only: bool = False, set_items: Optional[list[str]] = None, echo=print,
                ray: Optional[str] = None, cpus_per_run: int = 1, gpus_per_run: Optional[float] = None,
-               ray_transfer: str = "auto") -> int:
+               ray_transfer: str = "auto", rerun_changed: bool = False) -> int:
     """`nerf-ff sweep`: expand, run what is left (here, or as Ray tasks when `ray` is an address or
     "local"), write the report. Returns the exit status."""
     from ..report import write_report  # noqa: PLC0415
@@ -60,9 +61,17 @@ def sweep_main(sweep_name: str, out: Optional[str] = None, jobs: Optional[int] =
         gpus = visible_gpus()
         jobs = jobs or default_jobs(gpus)
         where = f"{jobs} job(s){' on GPUs ' + ','.join(gpus) if gpus else ' on CPU'}"
-    counts = {s: sum(r.status == s for r in runs) for s in ("new", "resume", "done", "failed")}
+    changed = [r for r in runs if r.status == "changed"]
+    if changed and not dry_run:
+        if not rerun_changed:
+            raise UserError(f"{len(changed)} finished run(s) in {root} were trained with another config than the sweep "
+                            f"now gives ({changed[0].id}: {config_drift(changed[0], changed[0].dir(root))}); --rerun-changed "
+                            "trains them again (their folders kept under replaced/), or pass another --out")
+        echo(f"[sweep] {len(changed)} finished run(s) with another config set aside in {set_aside_changed(runs, root)}")
+    counts = {s: sum(r.status == s for r in runs) for s in ("new", "resume", "done", "changed", "failed")}
     echo(f"[sweep] {path}: {len(runs)} runs → {root} ({counts['new']} to start, {counts['resume']} to resume, "
-         f"{counts['done']} done, {counts['failed']} invalid); {where}")
+         f"{counts['done']} done, {counts['failed']} invalid" + (f", {counts['changed']} changed" if changed else "")
+         + f"); {where}")
     for r in runs:
         for note in r.notes:
             echo(f"[sweep] note: {r.id} {note}")

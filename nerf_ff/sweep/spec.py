@@ -33,7 +33,9 @@ The resolved config is written to RUN/config.yaml and the run is exactly
 command, so the list could be dispatched by another engine (Ray) instead of `execute()`.
 
 Resumable: a run with metrics.json is skipped; one with checkpoint.pt continues (`--resume`, with
-its own config.yaml). A failing run is recorded (status, RUN/error.txt) and the others go on.
+its own config.yaml). A finished run whose config.yaml differs from what the sweep now gives (the file or
+--set changed, or automatic defaults for another device) is not reused silently: the sweep stops and
+says so, and `--rerun-changed` trains it again (its old folder kept under OUT/replaced/DATE/). A failing run is recorded (status, RUN/error.txt) and the others go on.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class RunSpec:
     width: Optional[int] = None  # MLP width, when the sweep lists it
     config: Optional[dict] = None  # resolved RunConfig (None when the config is invalid)
     config_error: Optional[str] = None
-    status: str = "new"  # new | resume | done | failed | interrupted
+    status: str = "new"  # new | resume | done | changed (done, another config) | failed | interrupted
     error: Optional[str] = None  # one line
     wall_seconds: Optional[float] = None
     cpu_seconds: Optional[float] = None
@@ -320,24 +322,41 @@ def classify(runs: list[RunSpec], root: Path) -> None:
         if r.config_error:
             r.status, r.error = "failed", r.config_error
         elif (d / "metrics.json").is_file():
-            r.status = "done"
+            drift = config_drift(r, d)
+            r.status = "changed" if drift else "done"
+            if drift:
+                r.notes.append(f"finished with another config than the sweep now gives: {drift}")
         elif (d / "checkpoint.pt").is_file():
             r.status = "resume"
-            _note_config_drift(r, d)
+            if drift := config_drift(r, d):
+                r.notes.append(f"resumes with its own config.yaml, which differs from the sweep's: {drift}")
         else:
             r.status = "new"
 
 
-def _note_config_drift(r: RunSpec, d: Path) -> None:
-    """A resumed run keeps its own config.yaml; say which keys the sweep would now set differently."""
+def config_drift(r: RunSpec, d: Path) -> str:
+    """The keys the sweep now sets differently from the run's config.yaml ("section.key old → new", ...), or ""."""
     try:
         old = load_yaml(d / "config.yaml")
     except UserError:
-        return
-    diff = [f"{s}.{k}" for s, sec in (r.config or {}).items() for k, v in sec.items()
+        return ""
+    diff = [f"{s}.{k} {old[s][k]!r} → {v!r}" for s, sec in (r.config or {}).items() for k, v in sec.items()
             if isinstance(old.get(s), dict) and k in old[s] and old[s][k] != v]
-    if diff:
-        r.notes.append(f"resumes with its own config.yaml, which differs from the sweep's in {', '.join(diff)}")
+    return ", ".join(diff[:3]) + (f" and {len(diff) - 3} more" if len(diff) > 3 else "")
+
+
+def set_aside_changed(runs: list[RunSpec], root: Path) -> Optional[Path]:
+    """Move the folders of finished runs whose config changed to ROOT/replaced/DATE/ID (kept, out of the
+    report), so they train again with the sweep's config; the folder they went to, or None."""
+    changed = [r for r in runs if r.status == "changed"]
+    if not changed:
+        return None
+    dest = root / "replaced" / time.strftime("%Y%m%d-%H%M%S")
+    for r in changed:
+        (dest / r.id).parent.mkdir(parents=True, exist_ok=True)
+        r.dir(root).rename(dest / r.id)
+        r.status, r.notes = "new", []
+    return dest
 
 
 def command(r: RunSpec, root: Path) -> list[str]:
