@@ -386,6 +386,9 @@ class Trainer:
             while self.step < t.steps:
                 if t.time_budget and self.elapsed >= t.time_budget:
                     reason = "time_budget"
+                    done = STARTUP_STEPS - startup_steps  # the budget ran out before the pace was timed: say so too
+                    if startup_steps and done and (warning := self.pace_warning(self._startup_s / done)):
+                        print(warning, file=sys.stderr, flush=True)
                     break
                 if self._stop_signal:
                     reason = self._stop_signal

@@ -171,6 +171,9 @@ def test_a_budget_too_short_for_the_pace_is_warned(scene, tmp_path, capsys):
     # fit() says it once the startup steps are timed, and still trains to the budget.
     summary = Trainer(tiny_cfg(steps=20000, time_budget=0.4), scene, tmp_path / "c", progress=False).fit()
     assert summary["stopped"] == "time_budget" and capsys.readouterr().err.count("too few to converge") == 1
+    # A budget spent within the startup steps (a loaded machine) is the extreme case: still said, once.
+    summary = Trainer(tiny_cfg(steps=20000, time_budget=1e-6), scene, tmp_path / "d", progress=False).fit()
+    assert summary["steps"] == 1 and capsys.readouterr().err.count("too few to converge") == 1
 
 
 @pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")), reason="no C++ compiler for inductor")
