@@ -50,10 +50,15 @@ def test_llff_reads_its_renamed_copies(facing, tmp_path):
     (root / "images_2").mkdir()
     for k in range(N):  # no images/ at all, as some downloads ship only the small copies
         Image.fromarray(np.full((H // 2, W // 2, 3), k * 20, np.uint8)).save(root / "images_2" / f"image{k:03d}.png")
-    with pytest.raises(UserError, match="scene.downscale to use images_2"):
+    with pytest.raises(UserError, match="scene.downscale to a multiple of 2 to use images_2"):
         load_scene(SceneConfig(name="f", path=str(root)))
     scene = load_scene(SceneConfig(name="f", path=str(root), downscale=2))
-    assert "pre-downscaled" in scene.meta["pixels"]
+    assert scene.meta["pixels"] == f"pre-downscaled copies in {root / 'images_2'}"
+    # A multiple of the copies' factor halves them again (no images/ needed)
+    quarter = load_scene(SceneConfig(name="f", path=str(root), downscale=4))
+    assert quarter.meta["pixels"] == f"pre-downscaled copies in {root / 'images_2'}, area-downscaled by 2 more"
+    assert quarter.train.cameras.width == W // 4 and int(quarter.test.images[1, 0, 0, 0]) == 160
+    assert float(quarter.train.cameras.fx[0]) == pytest.approx(float(facing_cameras(N, W, H).fx[0]) / 4)
     assert scene.test.names == ["image000.png", "image008.png"]
     assert int(scene.test.images[1, 0, 0, 0]) == 160
     assert scene.train.cameras.width == W // 2 and float(scene.train.cameras.fx[0]) == pytest.approx(

@@ -80,3 +80,22 @@ def test_nerfstudio_copies_by_name(tmp_path, with_size):
     assert flat == with_size
     assert ("pre-downscaled" in scene.meta["pixels"]) == with_size
     assert float(scene.train.cameras.fx[0]) == pytest.approx(doc["fl_x"] / 2)
+
+
+def test_copies_of_a_factor_are_downscaled_the_rest_of_the_way(tmp_path):
+    """downscale 4 with only images_2/: the copies, halved (the CPU's automatic downscale 16 of a 4032-px
+    capture that ships images_8/); the same size and cameras as the originals downscaled by 4."""
+    model = small_model()
+    root = write_scene(tmp_path / "s", model)
+    names = sorted(im.name for im in model.images.values())
+    ref = load_scene(SceneConfig(name="c", path=str(root), downscale=4))  # the originals, before the copies
+    assert ref.meta["pixels"] == "originals, area-downscaled by 4"
+    colours = _write_copies(root / "images_2", names, (W // 2, H // 2))
+    scene = load_scene(SceneConfig(name="c", path=str(root), downscale=4))
+    assert scene.meta["pixels"] == f"pre-downscaled copies in {root / 'images_2'}, area-downscaled by 2 more"
+    assert scene.train.images.shape[1:3] == (H // 4, W // 4)
+    for k, name in enumerate(scene.train.names):
+        assert (scene.train.images[k].reshape(-1, 3).numpy() == colours[name]).all()
+    np.testing.assert_allclose(scene.train.cameras.fx.numpy(), ref.train.cameras.fx.numpy(), rtol=1e-6)
+    # downscale 3 has no factor with copies: the originals
+    assert load_scene(SceneConfig(name="c", path=str(root), downscale=3)).meta["pixels"] == "originals, area-downscaled by 3"

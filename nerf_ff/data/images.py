@@ -1,7 +1,8 @@
 """Scene images → compact uint8 arrays, checked, optionally area-downscaled, decoded in threads.
 
 Pre-downscaled copies are used where a dataset ships them (`load_scaled`): for `scene.downscale` d,
-`images_d/` beside `images/` (mip-NeRF 360, LLFF, nerfstudio's ns-process-data), matched by file name
+`images_k/` beside `images/` for the largest factor k of d that exists (then area-downscaled by d / k:
+the CPU's automatic downscale 16 of a 4032-px LLFF capture reads its images_8/ and halves it) (mip-NeRF 360, LLFF, nerfstudio's ns-process-data), matched by file name
 (any image suffix), or by sorted order when the two folders hold equally many images (LLFF renames
 them: images/IMG_4026.JPG → images_4/image000.png). They are used only when every copy is within one
 pixel of the calibrated size / d, and the cameras are scaled to their exact size; otherwise the
@@ -108,26 +109,40 @@ def _same_stem(path: Path) -> Optional[Path]:
                  if q.is_file()), None)
 
 
-def prescaled(paths: Sequence[Path], downscale: int, calibrated: tuple[int, int]) -> Optional[list[Path]]:
-    """The copies of `paths` already downscaled by `downscale` (see the module docstring), or None."""
+def copy_factors(downscale: int) -> list[int]:
+    """Factors k > 1 of `downscale`, largest first: an `images_k/` copy downscaled by downscale / k more
+    gives the same size as the originals downscaled by `downscale` (fewer, smaller files to decode)."""
+    return [k for k in range(downscale, 1, -1) if downscale % k == 0]
+
+
+def prescaled(paths: Sequence[Path], downscale: int, calibrated: tuple[int, int]) -> Optional[tuple[list[Path], int]]:
+    """The copies of `paths` already downscaled by the largest factor k of `downscale` that a dataset
+    ships (see the module docstring), and k; or None."""
     if downscale <= 1 or not paths:
         return None
-    paths = [Path(p) for p in paths]
-    small = [_same_stem(p.parent.with_name(f"{p.parent.name}_{downscale}") / p.name) for p in paths]
-    if not all(small):
-        parents = {p.parent for p in paths}
-        folder = next(iter(parents))
-        twin = folder.with_name(f"{folder.name}_{downscale}")
-        if len(parents) != 1 or not twin.is_dir():
-            return None
-        big, little = list_images(folder), list_images(twin)
-        if len(big) != len(little):
-            return None
-        by_order = dict(zip(big, little))
-        small = [by_order.get(p) for p in paths]
-        if not all(small):
-            return None
-    return small if copies_fit(small, downscale, calibrated) else None
+    for k in copy_factors(downscale):
+        small = _copies([Path(p) for p in paths], k)
+        if small is not None and copies_fit(small, k, calibrated):
+            return small, k
+    return None
+
+
+def _copies(paths: list[Path], k: int) -> Optional[list[Path]]:
+    """`paths`' twins in `<folder>_k/`, by file name or else by sorted order; None if any is missing."""
+    small = [_same_stem(p.parent.with_name(f"{p.parent.name}_{k}") / p.name) for p in paths]
+    if all(small):
+        return small
+    parents = {p.parent for p in paths}
+    folder = next(iter(parents))
+    twin = folder.with_name(f"{folder.name}_{k}")
+    if len(parents) != 1 or not twin.is_dir():
+        return None
+    big, little = list_images(folder), list_images(twin)
+    if len(big) != len(little):
+        return None
+    by_order = dict(zip(big, little))
+    small = [by_order.get(p) for p in paths]
+    return small if all(small) else None
 
 
 def copies_fit(copies: Sequence[Path], downscale: int, calibrated: tuple[int, int]) -> bool:
@@ -144,10 +159,11 @@ def copies_fit(copies: Sequence[Path], downscale: int, calibrated: tuple[int, in
     return True
 
 
-def pixels_note(downscale: int, copies: Optional[Path] = None) -> str:
-    """Where a scene's pixels came from, for its meta (and `nerf-ff train`'s first line)."""
+def pixels_note(downscale: int, copies: Optional[Path] = None, rest: int = 1) -> str:
+    """Where a scene's pixels came from, for its meta (and `nerf-ff train`'s first line): the originals
+    area-downscaled by `downscale`, or the pre-downscaled `copies` area-downscaled by `rest` more."""
     if copies is not None:
-        return f"pre-downscaled copies in {copies}"
+        return f"pre-downscaled copies in {copies}" + (f", area-downscaled by {rest} more" if rest > 1 else "")
     return "originals" + (f", area-downscaled by {downscale}" if downscale > 1 else "")
 
 
@@ -157,13 +173,14 @@ def load_scaled(paths: Sequence[Path], downscale: int, label: str,
     are calibrated for) is known. Returns the images on their canvas, their sizes [N, 2] (w, h) before
     and after downscaling, and where the pixels came from (for the scene's meta). Fit the cameras to the
     stored sizes afterwards (`Cameras.fitted`)."""
-    small = prescaled(paths, downscale, calibrated) if calibrated is not None else None
-    if small is None:
+    found = prescaled(paths, downscale, calibrated) if calibrated is not None else None
+    if found is None:
         images, before, after = load_any_size(paths, downscale, label)
         return images, before, after, pixels_note(downscale)
-    images, _, after = load_any_size(small, 1, label)
+    small, k = found
+    images, _, after = load_any_size(small, downscale // k, label)
     before = np.tile(np.array(calibrated, dtype=np.int64), (len(paths), 1))
-    return images, before, after, pixels_note(downscale, small[0].parent)
+    return images, before, after, pixels_note(downscale, small[0].parent, downscale // k)
 
 
 def load_images(paths: Sequence[Path], downscale: int = 1, label: str = "images") -> tuple[np.ndarray, tuple[int, int]]:

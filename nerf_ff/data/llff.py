@@ -28,7 +28,7 @@ import torch
 from ..config import SceneConfig
 from ..errors import UserError
 from .cameras import Cameras, pixel_rays
-from .images import copies_fit, list_images, load_images, pixels_note
+from .images import copies_fit, copy_factors, list_images, load_images, pixels_note
 from .scene import Split, every_nth_split
 
 POSES_FILE = "poses_bounds.npy"
@@ -65,24 +65,26 @@ def full_size(folder: Path) -> tuple[int, int]:
     return int(round(w)), int(round(h))
 
 
-def _image_files(folder: Path, n: int, downscale: int, hw: tuple[float, float]) -> tuple[list[Path], int]:
-    """The image files (sorted) and the downscale still to apply: LLFF's images_d/ if it fits, else images/."""
+def _image_files(folder: Path, n: int, downscale: int, hw: tuple[float, float]) -> tuple[list[Path], int, int]:
+    """The image files (sorted), the downscale still to apply, and the copies' factor: LLFF's images_k/
+    for the largest factor k of `downscale` that fits (images.prescaled), else images/ (k = 1)."""
     h, w = hw
-    small = folder / f"images_{downscale}"
-    if downscale > 1 and small.is_dir():
-        files = list_images(small)
-        if len(files) == n and copies_fit(files, downscale, (w, h)):
-            return files, 1
+    for k in copy_factors(downscale):
+        small = folder / f"images_{k}"
+        if small.is_dir():
+            files = list_images(small)
+            if len(files) == n and copies_fit(files, k, (w, h)):
+                return files, downscale // k, k
     full = folder / "images"
     if not full.is_dir():
         others = sorted(p.name for p in folder.glob("images_*") if p.is_dir())
-        hint = f"; set scene.downscale to use {others[0]}/" if others else ""
+        hint = f"; set scene.downscale to a multiple of {others[0].split('_', 1)[1]} to use {others[0]}/" if others else ""
         raise UserError(f"{folder} has {POSES_FILE} but no images/ folder{hint}")
     files = list_images(full)
     if len(files) != n:
         raise UserError(f"{full} holds {len(files)} images but {POSES_FILE} has {n} poses; use the images the poses "
                         "were made from")
-    return files, downscale
+    return files, downscale, 1
 
 
 def stand_in_points(cams: Cameras, bounds: np.ndarray) -> np.ndarray:
@@ -110,7 +112,7 @@ def load_llff(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = 
     folder = Path(folder)
     c2w, bounds, (h, w, f) = read_poses_bounds(folder / POSES_FILE)
     n = len(c2w)
-    files, still = _image_files(folder, n, cfg.downscale, (h, w))
+    files, still, factor = _image_files(folder, n, cfg.downscale, (h, w))
     train, test = every_nth_split(n, cfg.test_every)
     if not train:
         raise UserError(f"{folder / POSES_FILE} has only {n} pose(s), too few for a held-out split; add images")
@@ -122,7 +124,7 @@ def load_llff(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = 
     for name in [s for s in idx if s in wanted]:
         label = f"the {name} split of {folder}"
         pixels, (w0, h0) = load_images([files[i] for i in idx[name]], still, label)
-        if still == cfg.downscale and (abs(w0 - w) > 1 or abs(h0 - h) > 1):
+        if factor == 1 and (abs(w0 - w) > 1 or abs(h0 - h) > 1):
             raise UserError(f"{label}: {POSES_FILE} is for {w:.0f}x{h:.0f} images but images/ holds {w0}x{h0}; use "
                             "the full-resolution images the poses were made from")
         cams = full[idx[name]].resized(pixels.shape[2], pixels.shape[1])
@@ -137,7 +139,7 @@ def load_llff(folder: Path, cfg: SceneConfig, splits: Optional[Sequence[str]] = 
         levels = cascade_levels(centre, half, c2w[:, :, 3], points)
     note = (f"test split: every {cfg.test_every}th image in name order (0, {cfg.test_every}, ...), LLFF's llffhold; "
             f"{len(train)} train / {len(test)} test views")
-    pixels_from = pixels_note(cfg.downscale, files[0].parent if still == 1 and cfg.downscale > 1 else None)
+    pixels_from = pixels_note(cfg.downscale, files[0].parent if factor > 1 else None, still)
     return captured_scene(cfg, out, box, levels, note, "llff",
                           {"file": str(folder / POSES_FILE), "n_images": n, "downscale": cfg.downscale,
                            "pixels": pixels_from, "bounds": [float(bounds[:, 0].min()), float(bounds[:, 1].max())]},
