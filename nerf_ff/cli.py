@@ -231,7 +231,7 @@ def cmd_render(args) -> int:
     result = render_path(args.run_dir, args.path, frames=args.frames, fps=args.fps, resolution=args.resolution,
                          outputs=args.outputs, out=args.out, compare=args.compare or (), labels=args.labels,
                          chunk=args.chunk, device=args.device, progress=not args.quiet, depth=args.depth)
-    print(json.dumps({k: result[k] for k in ("frames", "seconds", "fps", "out")}))
+    print(json.dumps({k: result[k] for k in ("frames", "seconds", "fps", "out", "path", "focus_depth") if k in result}))
     return 0
 
 
@@ -378,8 +378,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="render a camera path of a trained run to mp4 / gif / PNG frames")
     r.add_argument("run_dir", help="run folder (holds config.yaml and checkpoint.pt)")
-    r.add_argument("--path", default="orbit", help="orbit | spiral | interpolate | test | a camera path FILE.json "
-                   "(keyframes or nerfstudio camera_path.json); default orbit")
+    r.add_argument("--path", default="auto", help="auto | orbit | spiral | interpolate | test | a camera path FILE.json "
+                   "(keyframes or nerfstudio camera_path.json); default auto: orbit when the cameras look at a "
+                   "common focus, spiral for a forward-facing capture")
     r.add_argument("--frames", type=int, help="number of frames (default 120; test: all test views)")
     r.add_argument("--fps", type=float, help="frames per second (default: the path file's, else 30)")
     r.add_argument("--resolution", metavar="WxH", help="frame size, same field of view (default: training images')")

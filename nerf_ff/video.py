@@ -32,6 +32,7 @@ import math
 import os
 import shutil
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ from .model import NeRFModel
 from .render import eval_background, render_image
 
 OUTPUTS = ("rgb", "depth", "opacity")
-PATHS = ("orbit", "spiral", "interpolate", "test")
+PATHS = ("auto", "orbit", "spiral", "interpolate", "test")
 VIDEO_SUFFIXES = (".mp4", ".gif")
 DEFAULT_FRAMES = 120
 DEFAULT_FPS = 30.0
@@ -156,21 +157,53 @@ def rescale_cameras(cams: Cameras, resolution: Optional[tuple[int, int]]) -> Cam
     return cams.resized(*resolution)
 
 
+def auto_path(train: Cameras) -> tuple[str, str]:
+    """The path `--path auto` takes, and why: an orbit when the training cameras look at a common focus
+    (a walk around, a turntable), else a spiral (a forward-facing capture: an orbit would circle to the
+    unseen back of the scene). The focus rule is the one that places the scene's region of interest."""
+    from .data.bounds import camera_axes, focus_point  # noqa: PLC0415
+
+    if focus_point(*camera_axes(train)) is not None:
+        return "orbit", "the cameras look at a common focus"
+    return "spiral", "the cameras share no focus: a forward-facing capture"
+
+
+def field_focus_depth(run: VideoRun, train: Cameras, background: Tensor, chunk: int, opaque: bool = False,
+                      side: int = PROBE_SIDE) -> Optional[float]:
+    """Where a forward-facing spiral looks: the harmonic mean (the mean in disparity, as LLFF mixes its
+    near and far bounds) of the rendered depth of the opaque pixels of the training view nearest the
+    cameras' mean centre, at `side` pixels; None where it renders nothing opaque. The optical axes of
+    such a capture are nearly parallel, so the point nearest to all of them is ill-defined."""
+    centres = train.c2w[:, :, 3]
+    k = int((centres - centres.mean(0)).norm(dim=-1).argmin())
+    view = train.alone(k)
+    scale = min(1.0, side / max(view.width, view.height))
+    view = rescale_cameras(view, (max(1, round(view.width * scale)), max(1, round(view.height * scale))))
+    out = _render(run, view, 0, background, chunk, opaque)
+    d = out["depth"][out["opacity"] > 0.5].double()
+    d = d[torch.isfinite(d) & (d > 0)]
+    return float(1.0 / (1.0 / d).mean()) if d.numel() >= 16 else None
+
+
 def camera_path(scene: SceneData, path: str, n_frames: Optional[int] = None,
-                resolution: Optional[tuple[int, int]] = None) -> tuple[Cameras, Optional[float], str]:
+                resolution: Optional[tuple[int, int]] = None,
+                focus_depth: Optional[float] = None) -> tuple[Cameras, Optional[float], str]:
     """A named path or a path file → (cameras, fps the file asks for or None, a name for output files).
 
-    orbit / spiral / interpolate follow the training cameras (`n_frames`, default 120); test is the
-    held-out cameras (all of them, or `n_frames` evenly spaced); FILE.json is a keyframe or
+    auto is orbit or spiral (`auto_path`); orbit / spiral / interpolate follow the training cameras
+    (`n_frames`, default 120; the spiral looks `focus_depth` ahead, default the cameras' focus point);
+    test is the held-out cameras (all of them, or `n_frames` evenly spaced); FILE.json is a keyframe or
     nerfstudio path file (see nerf_ff/trajectories/). resolution (W, H) keeps the field of view.
     """
     train = scene.train.cameras
+    if path == "auto":
+        path = auto_path(train)[0]
     if path in ("orbit", "spiral", "interpolate"):
         n = DEFAULT_FRAMES if n_frames is None else n_frames
         if path == "orbit":
             cams = trajectories.orbit(train, n, resolution=resolution)
         elif path == "spiral":
-            cams = trajectories.spiral(train, n, resolution=resolution)
+            cams = trajectories.spiral(train, n, focus_depth=focus_depth, resolution=resolution)
         else:  # a key pose about every half second of a 30 fps video, in nearest-neighbour order
             keys = max(2, min(len(train), n // 15)) if n > 1 else None
             cams = trajectories.interpolate(train, n, max_keys=keys, resolution=resolution)
@@ -441,7 +474,7 @@ def render_video(runs: Sequence[VideoRun], cams: Cameras, out: str | os.PathLike
             "depth_range": [round(v, 6) for v in lo_hi] if lo_hi else None, "depth": depth if lo_hi else None}
 
 
-def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Optional[int] = None,
+def render_path(run_dir: str | os.PathLike, path: str = "auto", *, frames: Optional[int] = None,
                 fps: Optional[float] = None, resolution: Optional[str | tuple[int, int]] = None,
                 outputs: str | Sequence[str] = "rgb", out: Optional[str | os.PathLike] = None,
                 compare: Sequence[str | os.PathLike] = (), labels: Optional[str | Sequence[str]] = None,
@@ -467,9 +500,23 @@ def render_path(run_dir: str | os.PathLike, path: str = "orbit", *, frames: Opti
         raise UserError(f"--path {path!r} is unknown; use {', '.join(PATHS)} or a camera path .json file")
     runs = load_runs([run_dir, *compare], device=device, labels=labels)
     scene = runs[0].model.posed(load_scene(runs[0].cfg.scene, splits=("train", "test")))  # refined cameras
-    cams, file_fps, name = camera_path(scene, path, frames, res)
+    opaque = not scene.train.has_alpha
+    picked = auto_path(scene.train.cameras) if path in ("auto", "spiral") else None
+    if path == "auto":
+        path = picked[0]
+        if progress:
+            print(f"path auto: {path} ({picked[1]}; --path orbit or spiral to choose)", file=sys.stderr, flush=True)
+    focus = None
+    if path == "spiral" and picked[0] == "spiral":  # forward-facing: look where the field's surfaces are
+        focus = field_focus_depth(runs[0], scene.train.cameras, scene.background, chunk or runs[0].cfg.eval.chunk, opaque)
+        if focus is None:
+            raise UserError(f"the run in {run_dir} renders nothing opaque from its central training view, so a spiral "
+                            "through this forward-facing capture has no subject to look at; train it longer, or use "
+                            "--path interpolate or a camera path file")
+    cams, file_fps, name = camera_path(scene, path, frames, res, focus_depth=focus)
     if out is None:
         out = Path(run_dir) / "videos" / f"{name}{'-compare' if compare else ''}.mp4"
-    return render_video(runs, cams, out, background=scene.background, fps=fps if fps is not None else (file_fps or DEFAULT_FPS),
-                        outputs=outputs, chunk=chunk, progress=progress, opaque=not scene.train.has_alpha,
-                        depth=depth)
+    result = render_video(runs, cams, out, background=scene.background,
+                          fps=fps if fps is not None else (file_fps or DEFAULT_FPS), outputs=outputs, chunk=chunk,
+                          progress=progress, opaque=opaque, depth=depth)
+    return {**result, "path": name, **({"focus_depth": round(focus, 6)} if focus is not None else {})}

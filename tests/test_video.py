@@ -231,3 +231,55 @@ def test_png_folder_frames_replace_the_earlier_render_whole(tmp_path):
         with FrameWriter(tmp_path / "new", "dir", 30):
             raise RuntimeError("interrupted")
     assert not (tmp_path / "new").exists()
+
+
+def test_auto_path_orbits_a_walk_around_and_spirals_a_forward_facing_capture():
+    from nerf_ff.data.outdoor import facing_cameras  # noqa: PLC0415
+    from nerf_ff.video import auto_path  # noqa: PLC0415
+
+    assert auto_path(builtin_cameras(12, SIZE))[0] == "orbit"
+    assert auto_path(facing_cameras(12, 48, 36)) == ("spiral", "the cameras share no focus: a forward-facing capture")
+
+
+def test_spiral_of_a_forward_facing_run_looks_at_the_fields_surfaces(facing, tmp_path, monkeypatch, capsys):
+    """`nerf-ff render RUN` on a forward-facing capture: a spiral (an orbit would circle to the unseen back),
+    looking at the harmonic mean of the rendered depth of the central training view; one line when that
+    view renders nothing opaque."""
+    from conftest import tiny_trainer  # noqa: PLC0415
+
+    from nerf_ff import video  # noqa: PLC0415
+    from nerf_ff.config import dump_yaml  # noqa: PLC0415
+
+    run = tmp_path / "run"
+    run.mkdir()
+    trainer = tiny_trainer(facing["ngp"], run)
+    dump_yaml(trainer.cfg, run / "config.yaml")
+    trainer.fit()
+    real = video._render
+    shown = {}
+
+    def fake(vrun, cams, index, background, chunk, opaque=False, depth="median"):
+        out = real(vrun, cams, index, background, chunk, opaque, depth)
+        if cams.width <= video.PROBE_SIDE and "view" not in shown:  # the focus probe: half at 2, half at 4 units
+            shown["view"] = (cams.width, cams.height)
+            h, w = out["depth"].shape[:2]
+            out["depth"] = torch.where(torch.arange(w)[None, :] < w // 2, 2.0, 4.0).expand(h, w).clone()
+            out["opacity"] = torch.ones(h, w)
+        return out
+
+    monkeypatch.setattr(video, "_render", fake)
+    result = render_path(run, frames=3, progress=False)
+    assert result["path"] == "spiral" and result["out"] == str(run / "videos" / "spiral.mp4")
+    assert result["focus_depth"] == pytest.approx(1 / ((1 / 2 + 1 / 4) / 2))
+    assert iio.imread(run / "videos" / "spiral.mp4").shape[0] == 3
+    # An explicit orbit is still an orbit; a field that renders nothing opaque: a one-line error
+    assert render_path(run, "orbit", frames=2, progress=False, out=tmp_path / "o.mp4")["path"] == "orbit"
+
+    def transparent(vrun, cams, index, background, chunk, opaque=False, depth="median"):
+        out = real(vrun, cams, index, background, chunk, opaque, depth)
+        out["opacity"] = torch.zeros_like(out["opacity"])
+        return out
+
+    monkeypatch.setattr(video, "_render", transparent)
+    with pytest.raises(UserError, match="renders nothing opaque from its central training view"):
+        render_path(run, "spiral", frames=2, progress=False, out=tmp_path / "s.mp4")
