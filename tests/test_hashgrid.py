@@ -183,3 +183,24 @@ def test_trainer_keeps_weight_decay_off_the_hash_table(tmp_path):
     before = table.detach().clone()
     assert trainer.fit()["steps"] == 3
     assert not torch.equal(before, table.detach())  # the table trains
+
+
+def test_every_encoding_and_the_hash_grid_field_take_no_points():
+    """A chunk of rays whose samples were all skipped reaches the field with none (it crashed the hash grid
+    in an evaluation after training): every encoding gives [0, out_dim], the field [0, 3] and [0], and the
+    gradient still flows."""
+    from nerf_ff.config import DIR_ENCODINGS, ENCODINGS  # noqa: PLC0415
+    from nerf_ff.encodings import make_direction_encoding  # noqa: PLC0415
+    from nerf_ff.fields.radiance import RadianceField  # noqa: PLC0415
+
+    for name in ENCODINGS:
+        enc = make_position_encoding(ModelConfig(encoding=name))
+        assert enc(torch.zeros(0, 3)).shape == (0, enc.out_dim), name
+    for name in DIR_ENCODINGS:
+        enc = make_direction_encoding(ModelConfig(dir_encoding=name))
+        assert enc is None or enc(torch.zeros(0, 3)).shape == (0, enc.out_dim), name
+    field = RadianceField(ModelConfig(encoding="hashgrid", hashgrid_log2_size=10), torch.tensor([-1.0, -1, -1, 1, 1, 1]))
+    rgb, sigma = field(torch.zeros(0, 3), torch.zeros(0, 3))
+    assert rgb.shape == (0, 3) and sigma.shape == (0,)
+    (rgb.sum() + sigma.sum()).backward()
+    assert field.pos_enc.table.grad is not None and not field.pos_enc.table.grad.any()

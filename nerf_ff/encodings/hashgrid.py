@@ -123,14 +123,16 @@ class HashGrid(Encoding):
                 if k == 0:
                     dense, hashed, w = d_k, h_k, w_k
                 else:  # new axis slower than the previous ones: [N, L, 2, 2^k] → [N, L, 2^(k+1)]
-                    dense = (d_k[..., :, None] + dense[..., None, :]).reshape(n, levels, -1)
-                    hashed = (h_k[..., :, None] ^ hashed[..., None, :]).reshape(n, levels, -1)
-                    w = (w_k[..., :, None] * w[..., None, :]).reshape(n, levels, -1)
+                    # (sizes spelled out: with no points, n = 0, a -1 would be ambiguous)
+                    corners = 2 ** (k + 1)
+                    dense = (d_k[..., :, None] + dense[..., None, :]).reshape(n, levels, corners)
+                    hashed = (h_k[..., :, None] ^ hashed[..., None, :]).reshape(n, levels, corners)
+                    w = (w_k[..., :, None] * w[..., None, :]).reshape(n, levels, corners)
             hashed &= self.table_size - 1  # T is a power of two: mod T
             index = torch.where(self._hashed[None, :, None], hashed, dense) + self._offset[None, :, None]  # [N, L, C]
             # index_select's backward is index_add_ into a zero table: ~3x faster on the CPU than
             # F.embedding's backward (atomics on CUDA, so not bitwise reproducible there).
-            feats = self.table.index_select(0, index.reshape(-1)).view(n, levels, -1, self.features)  # [N, L, C, F]
+            feats = self.table.index_select(0, index.reshape(-1)).view(n, levels, 2**self.in_dim, self.features)  # [N, L, C, F]
             out = (w[..., None] * feats).sum(2).reshape(n, levels * self.features)  # [N, L*F]
             if self.include_input:
                 out = torch.cat([out, x], dim=-1)  # [N, L*F + d]
