@@ -14,7 +14,7 @@ the region of interest), σ = P / SIGMA_PIXELS_PER_CYCLE clamped to [1, 64]: on 
 64x64 (P ≈ 55) that is σ ≈ 2, the argmax of its σ sweep (BENCHMARKS.md). Cameras inside the box (a
 forward-facing rig whose box is its own spread) are taken at the box's half-size: what they see lies
 at least that far out, in the contracted shell. Dividing by their tiny distance to the centre gave a
-forward-facing transforms.json σ 39 instead of 12 and cost it 10 dB (BENCHMARKS.md).
+forward-facing transforms.json σ 39 instead of 12 and cost it 9.4-9.7 dB (two measurements, BENCHMARKS.md).
 
 Resolution. Unless a layer sets scene.downscale, the images are downscaled (by the smallest integer)
 so that their long side is at most AUTO_MAX_SIDE pixels for the device, decided from one image

@@ -10,7 +10,9 @@ Rules (each loader uses them unless the scene config sets `aabb` / `near` / `far
   Without a focus (forward-facing): twice the cameras' own spread around their mean, so everything
   they see lies in the contracted shell, where position is linear in disparity (1/depth) as in NeRF's
   NDC space. On the generated forward-facing rig this beat the sparse points' central box (the rule
-  before) by 3.7 dB with SfM keypoints and 6.2 dB without, and put depth right (BENCHMARKS.md). The
+  before) by 2.0-3.7 dB with SfM keypoints and 5.6-6.5 dB without (three measurements), where it also
+  put depth right; a wider ROI, out to the nearest sparse points, lost 1-2 dB without keypoints
+  (semi-transparent layers behind the surfaces) and gained 0.7 with them (BENCHMARKS.md). The
   points' central box (else SUBJECT_REACH ROI half-sizes) is kept as `subject_box`: what the cameras
   look at, the default bounds of `nerf-ff export`. The same rule for every layout of the same
   cameras (transforms.json, COLMAP, LLFF), so loaders agree.
