@@ -7,6 +7,7 @@ What a run actually used is returned as a dict and written into its metrics.json
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import torch
 
@@ -17,6 +18,8 @@ def resolve_device(name: str) -> torch.device:
     """auto → cuda when available, else cpu. Asking for cuda without one is an error, not a fallback."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not (name in ("cpu", "cuda") or re.fullmatch(r"cuda:\d+", name)):
+        raise UserError(f"--device {name!r} is unknown; use auto, cpu, cuda or cuda:N")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name} was requested but PyTorch sees no CUDA GPU "
                         f"(torch {torch.__version__}); use --device cpu or install a CUDA build of torch")

@@ -248,6 +248,8 @@ class RunConfig:
         _check(s.render_steps >= 8 and s.n_samples >= 2, "sampler.render_steps must be >= 8 and sampler.n_samples >= 2")
         _check(0 <= s.early_stop_eps < 1 and s.cone_angle >= 0, "sampler.early_stop_eps must be in [0, 1) and cone_angle >= 0")
         _check(t.steps >= 1, f"train.steps={t.steps} must be a positive number of steps")
+        _check(0 <= t.seed < 2**63 and 0 <= m.encoding_seed < 2**63,
+               f"train.seed={t.seed} / model.encoding_seed={m.encoding_seed} must be in 0 .. 2^63 - 1 (torch's generator range)")
         _check(t.time_budget is None or (_finite(t.time_budget) and t.time_budget > 0),
                f"train.time_budget={t.time_budget} must be a positive number of seconds")
         _check(_finite(t.lr) and t.lr > 0 and _finite(t.lr_final) and t.lr_final > 0, "train.lr and train.lr_final must be positive")

@@ -329,6 +329,8 @@ def compare_images(path_a: str | os.PathLike, path_b: str | os.PathLike, lpips_n
     ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
     out = {"psnr": psnr(ta, tb), "ssim": ssim(ta, tb), "lpips": None, "lpips_net": lpips_net,
            "width": a.shape[1], "height": a.shape[0]}
+    if math.isinf(out["psnr"]):  # JSON has no Infinity (Python writes it, other readers refuse it)
+        out["psnr"], out["psnr_note"] = None, "the images are identical: PSNR is infinite"
     if lpips_net == "none":
         out["lpips_net"] = None
     elif not lpips_available(lpips_net):

@@ -125,6 +125,7 @@ class Trainer:
         self._stop_signal: Optional[str] = None
         self._startup_s = 0.0  # time of this process's first STARTUP_STEPS steps (progress_fraction)
         self._step_s: Optional[float] = None  # running seconds per step after those (progress_fraction)
+        self._loss_ema: Optional[float] = None  # the smoothed loss log.csv and the progress bar show
         self.gate: Optional[Gate] = None  # set by a viewer: pause / resume, and no render mid-step
 
     # ------------------------------------------------------------------ state
@@ -137,6 +138,8 @@ class Trainer:
             "step": self.step,
             "n_rays": self.n_rays,
             "elapsed": self.elapsed,
+            "step_s": self._step_s,  # the pace that paces a time budget: a resumed run continues its schedule
+            "loss_ema": self._loss_ema,
             "skipped_steps": self.skipped_steps,
             "samples_total": self.samples_total,
             "model": self.model.state_dict(),
@@ -164,6 +167,13 @@ class Trainer:
             raise UserError(f"checkpoint in {self.run_dir} does not match this config ({first}); "
                             f"resume with the run's own config.yaml or start a new run folder") from None
         self.step, self.n_rays, self.elapsed = int(state["step"]), int(state["n_rays"]), float(state["elapsed"])
+        # The pace a time budget is scheduled by, until this process has timed its own: without it the
+        # schedule fell back to step / train.steps (~0 for a budgeted run), so a resumed run restarted at
+        # the full learning rate with the high frequencies faded out again, and lost what it had learned.
+        # (Checkpoints from before it was saved: the mean pace so far.)
+        self._loss_ema = state.get("loss_ema")
+        pace = state.get("step_s")
+        self._step_s = float(pace) if pace else (self.elapsed / self.step if self.step > 0 and self.elapsed > 0 else None)
         self.history = list(state.get("history", []))
         self.skipped_steps = int(state.get("skipped_steps", 0))
         self.samples_total = int(state.get("samples_total", 0))
@@ -377,7 +387,7 @@ class Trainer:
             bar = tqdm(total=t.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
                        mininterval=1.0)
         reason = "steps"
-        loss_ema: Optional[float] = None
+        loss_ema = self._loss_ema  # the logged loss continues across a resume
         log = TrainLog(self.run_dir, t.log, resume_step=self.step)
         startup_steps = STARTUP_STEPS
         threads = torch.get_num_threads()
@@ -415,6 +425,7 @@ class Trainer:
                             f"the last good state is in {self.run_dir / 'checkpoint.pt'}; lower train.lr or model.sigma")
                     continue
                 loss_ema = info["loss"] if loss_ema is None else 0.9 * loss_ema + 0.1 * info["loss"]
+                self._loss_ema = loss_ema
                 row = None  # one log.csv row per step at most: scalars and / or the preview's PSNR
                 if self.step % t.log_every == 0 or self.step == t.steps:
                     psnr = -10 * math.log10(max(loss_ema, 1e-10))

@@ -327,4 +327,20 @@ def test_compare_reads_palette_transparency_and_takes_lpips_none(tmp_path):
     with Image.open(tmp_path / "palette.png") as im:
         assert im.mode == "P" and "transparency" in im.info
     res = compare_images(tmp_path / "rgba.png", tmp_path / "palette.png", lpips_net="none")
-    assert res["psnr"] > 40 and res["lpips"] is None and res["lpips_net"] is None
+    identical = res["psnr"] is None and res["psnr_note"].startswith("the images are identical")
+    assert identical or res["psnr"] > 40
+    assert res["lpips"] is None and res["lpips_net"] is None
+
+
+def test_compare_of_identical_images_is_strict_json(tmp_path, capsys):
+    """PSNR of identical images is infinite, which JSON cannot hold (Python wrote `Infinity`; other readers
+    refuse it): null, with a note."""
+    import json  # noqa: PLC0415
+
+    from nerf_ff.cli import main  # noqa: PLC0415
+
+    img = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
+    iio.imwrite(tmp_path / "a.png", img)
+    assert main(["compare", str(tmp_path / "a.png"), str(tmp_path / "a.png"), "--lpips", "none"]) == 0
+    res = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert res["psnr"] is None and "identical" in res["psnr_note"] and res["ssim"] == pytest.approx(1.0)
