@@ -127,6 +127,7 @@ def summary(cfg: Any, scene: SceneData, path: Path, sigma_note: str, resolution:
     """One line: what the automatic defaults picked (for a sweep: without the encoding, its axis)."""
     m, s, t = cfg.model, cfg.sampler, cfg.train
     enc = m.encoding + (f" σ={m.sigma:g}{sigma_note} m={m.n_features}" if m.encoding in ("gaussian", "learned") else "")
+    enc += f" ({m.hashgrid_levels} levels of 2^{m.hashgrid_log2_size} entries)" if m.encoding == "hashgrid" else ""
     enc = f"m={m.n_features}" if sweep else enc
     budget = f", time budget {t.time_budget:g} s" if t.time_budget else ""
     kp = scene.train.keypoints

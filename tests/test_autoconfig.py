@@ -145,3 +145,16 @@ def test_near_grad_is_on_for_a_common_focus_and_off_for_a_forward_facing_rig(fac
     assert cfg.train.near_grad == autoconfig.AUTO_NEAR_GRAD and "near_grad 1" in note
     cfg, _ = with_auto_defaults(_args(str(facing["llff"]), "--device", "cpu", "--set", "train.near_grad=0"), around)
     assert cfg.train.near_grad == 0  # a layer that sets it wins
+
+
+def test_hash_grid_on_a_cpu_takes_the_smaller_table_and_says_so(tmp_path, capsys):
+    rc = main(["train", "builtin", "--device", "cpu", "--encoding", "hashgrid", "--steps", "2", "--out", str(tmp_path / "r"),
+               "--no-eval", "--quiet", "--set", "scene.builtin_resolution=16", "--set", "scene.builtin_views=4"])
+    assert rc == 0
+    assert "hashgrid (16 levels of 2^16 entries)" in capsys.readouterr().err
+    assert "hashgrid_log2_size: 16" in (tmp_path / "r" / "config.yaml").read_text()
+    # A layer that sets it wins
+    rc = main(["train", "builtin", "--device", "cpu", "--encoding", "hashgrid", "--steps", "2", "--out", str(tmp_path / "s"),
+               "--no-eval", "--quiet", "--set", "scene.builtin_resolution=16", "--set", "scene.builtin_views=4",
+               "--set", "model.hashgrid_log2_size=12"])
+    assert rc == 0 and "2^12 entries" in capsys.readouterr().err
