@@ -115,12 +115,8 @@ def cmd_train(args) -> int:
     if args.resume:
         trainer.resume()
         print(f"resumed at step {trainer.step} of {cfg.train.steps}", file=sys.stderr)
-        if trainer.step >= cfg.train.steps:
-            print(f"the run is at step {trainer.step}, at or past --steps {cfg.train.steps}: nothing to train; pass a "
-                  "larger --steps to train on", file=sys.stderr)
-        elif cfg.train.time_budget and trainer.elapsed >= cfg.train.time_budget:
-            print(f"the run has trained {trainer.elapsed:.0f} s, its whole time budget of {cfg.train.time_budget:g} s: "
-                  "nothing to train; pass a larger --time-budget to train on", file=sys.stderr)
+        if idle := trainer.nothing_to_train():
+            print(idle, file=sys.stderr)
     # Written once the run could be set up (and resumed): a refused command leaves the run's config.yaml as it was.
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (args.resume and trainer.step >= cfg.train.steps):  # a smaller --steps would make config.yaml lie

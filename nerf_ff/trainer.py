@@ -361,6 +361,17 @@ class Trainer:
         self.gate.wait(lambda: bool(self._stop_signal))
         return self.gate.lock
 
+    def nothing_to_train(self) -> Optional[str]:
+        """Why fit() would stop at once (a resumed run already at its steps or past its budget), else None."""
+        t = self.cfg.train
+        if self.step >= t.steps:
+            return (f"the run is at step {self.step}, at or past --steps {t.steps}: nothing to train; pass a larger "
+                    "--steps to train on")
+        if t.time_budget and self.elapsed >= t.time_budget:
+            return (f"the run has trained {self.elapsed:.0f} s, its whole time budget of {t.time_budget:g} s: nothing "
+                    "to train; pass a larger --time-budget to train on")
+        return None
+
     def pace_warning(self, seconds_per_step: float) -> Optional[str]:
         """A warning when the time budget at this pace allows too few steps to converge (e.g. a GPU
         preset on a CPU), else None."""

@@ -235,7 +235,7 @@ def test_png_folder_frames_replace_the_earlier_render_whole(tmp_path):
 
 def test_auto_path_orbits_a_walk_around_and_spirals_a_forward_facing_capture():
     from nerf_ff.data.outdoor import facing_cameras  # noqa: PLC0415
-    from nerf_ff.video import auto_path  # noqa: PLC0415
+    from nerf_ff.video_paths import auto_path  # noqa: PLC0415
 
     assert auto_path(builtin_cameras(12, SIZE))[0] == "orbit"
     assert auto_path(facing_cameras(12, 48, 36)) == ("spiral", "the cameras share no focus: a forward-facing capture")
@@ -247,7 +247,7 @@ def test_spiral_of_a_forward_facing_run_looks_at_the_fields_surfaces(facing, tmp
     view renders nothing opaque."""
     from conftest import tiny_trainer  # noqa: PLC0415
 
-    from nerf_ff import video  # noqa: PLC0415
+    from nerf_ff import video_paths  # noqa: PLC0415
     from nerf_ff.config import dump_yaml  # noqa: PLC0415
 
     run = tmp_path / "run"
@@ -255,19 +255,19 @@ def test_spiral_of_a_forward_facing_run_looks_at_the_fields_surfaces(facing, tmp
     trainer = tiny_trainer(facing["ngp"], run)
     dump_yaml(trainer.cfg, run / "config.yaml")
     trainer.fit()
-    real = video._render
+    real = video_paths.render_view
     shown = {}
 
     def fake(vrun, cams, index, background, chunk, opaque=False, depth="median"):
         out = real(vrun, cams, index, background, chunk, opaque, depth)
-        if cams.width <= video.PROBE_SIDE and "view" not in shown:  # the focus probe: half at 2, half at 4 units
+        if cams.width <= video_paths.FOCUS_SIDE and "view" not in shown:  # the focus probe: half at 2, half at 4 units
             shown["view"] = (cams.width, cams.height)
             h, w = out["depth"].shape[:2]
             out["depth"] = torch.where(torch.arange(w)[None, :] < w // 2, 2.0, 4.0).expand(h, w).clone()
             out["opacity"] = torch.ones(h, w)
         return out
 
-    monkeypatch.setattr(video, "_render", fake)
+    monkeypatch.setattr(video_paths, "render_view", fake)
     result = render_path(run, frames=3, progress=False)
     assert result["path"] == "spiral" and result["out"] == str(run / "videos" / "spiral.mp4")
     assert result["focus_depth"] == pytest.approx(1 / ((1 / 2 + 1 / 4) / 2))
@@ -280,6 +280,6 @@ def test_spiral_of_a_forward_facing_run_looks_at_the_fields_surfaces(facing, tmp
         out["opacity"] = torch.zeros_like(out["opacity"])
         return out
 
-    monkeypatch.setattr(video, "_render", transparent)
+    monkeypatch.setattr(video_paths, "render_view", transparent)
     with pytest.raises(UserError, match="renders nothing opaque from its central training view"):
         render_path(run, "spiral", frames=2, progress=False, out=tmp_path / "s.mp4")
