@@ -27,7 +27,8 @@ FOCUS_SIDE = 96  # longest side of the render that finds a forward-facing spiral
 
 
 def render_view(run, cams: Cameras, index: int, background: Tensor, chunk: int, opaque: bool = False,
-            depth: str = "median") -> dict:
+                depth: str = "median") -> dict:
+    """One view of a loaded run (video.VideoRun) without autograd: render_image's rgb / depth / opacity."""
     m = run.model
     with torch.inference_mode():
         return render_image(m.field, m.sampler, cams, index, eval_background(m.field, background, opaque),
