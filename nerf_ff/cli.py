@@ -77,6 +77,8 @@ def cmd_train(args) -> int:
         if not args.out:
             raise UserError("--resume needs --out RUN_DIR (the folder of the run to continue)")
         run_dir = Path(args.out)
+        if getattr(args, "sigma", None) == "auto":
+            raise UserError("--sigma auto searches σ before a run starts; a resumed run keeps its own: drop --sigma auto")
         layers, yaml_dir = _layers(args, allow_auto_sigma=True)
         cfg = resume_config(run_dir, layers if given else layers[1:], yaml_dir)
     else:
@@ -248,15 +250,12 @@ def cmd_view(args) -> int:
 
 def cmd_export(args) -> int:
     """A trained run → a coloured point cloud (rendered depth) or a mesh (density iso-surface)."""
-    from .export import export_mesh, export_points  # noqa: PLC0415
+    from .export import export_run  # noqa: PLC0415
 
-    if args.points:
-        result = export_points(args.run_dir, args.out, downscale=args.downscale, views=args.views,
-                               min_opacity=args.min_opacity, max_points=args.max_points, bounds=args.bounds,
-                               device=args.device, progress=not args.quiet, depth=args.depth)
-    else:
-        result = export_mesh(args.run_dir, args.out, resolution=args.resolution, threshold=args.threshold,
-                             bounds=args.bounds, device=args.device, progress=not args.quiet)
+    result = export_run(args.run_dir, args.out, args.points, bounds=args.bounds, device=args.device,
+                        progress=not args.quiet, resolution=args.resolution, threshold=args.threshold,
+                        downscale=args.downscale, views=args.views, min_opacity=args.min_opacity,
+                        max_points=args.max_points, depth=args.depth)
     print(json.dumps(result))
     return 0
 
@@ -419,13 +418,13 @@ def make_parser() -> argparse.ArgumentParser:
     x.add_argument("--resolution", type=int, help="mesh: grid points along the longest side (default 128 CPU, 256 GPU)")
     x.add_argument("--threshold", type=float, help="mesh: density level of the surface (default: half the light "
                    "lost within one grid cell, ln 2 / cell)")
-    x.add_argument("--downscale", type=float, default=1.0, help="points: render the views at this scale (default 1)")
+    x.add_argument("--downscale", type=float, help="points: render the views at this scale (default 1)")
     x.add_argument("--views", type=int, help="points: this many training views, evenly spread (default all)")
-    x.add_argument("--min-opacity", dest="min_opacity", type=float, default=0.9,
+    x.add_argument("--min-opacity", dest="min_opacity", type=float,
                    help="points: keep pixels at least this opaque (default 0.9)")
-    x.add_argument("--depth", default="median", help="points: median (the surface each ray sees, default) | "
+    x.add_argument("--depth", help="points: median (the surface each ray sees, default) | "
                    "expected (the weighted mean distance)")
-    x.add_argument("--max-points", dest="max_points", type=int, default=2_000_000,
+    x.add_argument("--max-points", dest="max_points", type=int,
                    help="points: at most this many, a random subset (default 2,000,000)")
     x.add_argument("--device", help="auto | cpu | cuda (default: the run's)")
     x.add_argument("--quiet", action="store_true", help="no progress bars")

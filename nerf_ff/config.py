@@ -434,9 +434,12 @@ def parse_set(items: Optional[list[str]]) -> dict:
 
 def resolve_scene(scene_arg: str, data_path: Optional[str] = None) -> tuple[dict, Optional[Path]]:
     """SCENE (builtin | scenes/NAME.yaml | NAME | dataset folder) → (config layer, yaml folder)."""
+    p = Path(scene_arg)
+    if data_path and (scene_arg == "builtin" or p.is_dir()):  # never silently ignored
+        raise UserError(f"--data replaces the dataset folder of a scenes/ YAML (lego, fox, ...); scene {scene_arg!r} "
+                        f"{'is generated and has none' if scene_arg == 'builtin' else 'is a folder itself'}: drop --data")
     if scene_arg == "builtin":
         return {"scene": {"name": "builtin", "format": "builtin"}}, None
-    p = Path(scene_arg)
     if p.is_dir():
         return {"scene": {"name": p.resolve().name, "path": str(p.resolve())}}, None
     if p.is_file() and p.suffix.lower() not in (".yaml", ".yml"):

@@ -185,3 +185,18 @@ def export_mesh(run_dir, out=None, *, resolution: Optional[int] = None, threshol
     return {"path": str(path), "vertices": len(verts), "faces": len(faces), "resolution": list(sigma.shape),
             "threshold": level, "cell": cell.tolist(), "bounds": box.tolist(), "open_edges": boundary_edges(faces),
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+MESH_OPTIONS = ("resolution", "threshold")
+
+
+def export_run(run_dir, out, points: bool, *, bounds=None, device=None, progress: bool = True, **options) -> dict:
+    """`nerf-ff export`: points or a mesh with the options given (None: the default); an option of the other
+    kind is an error naming it, never silently ignored."""
+    given = {k: v for k, v in options.items() if v is not None}
+    unused = [f"--{k.replace('_', '-')}" for k in given if (k in MESH_OPTIONS) == points]
+    if unused:
+        raise UserError(f"{', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} to export "
+                        f"{'--mesh' if points else '--points'} only; drop {'it' if len(unused) == 1 else 'them'}")
+    export = export_points if points else export_mesh
+    return export(run_dir, out, bounds=bounds, device=device, progress=progress, **given)

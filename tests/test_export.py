@@ -113,3 +113,8 @@ def test_export_of_a_tiny_run(tiny_run, tmp_path, capsys):
         assert main(["export", str(tiny_run), *bad, "--quiet"]) != 0
         err = capsys.readouterr().err.strip()
         assert err.startswith("nerf-ff: error:") and "\n" not in err and "Traceback" not in err, err
+    # An option of the other kind is refused, not ignored
+    for bad, named in ((["--points", "--resolution", "64"], "--resolution applies to export --mesh only"),
+                       (["--mesh", "--views", "3", "--depth", "expected"], "--views, --depth apply to export --points only")):
+        assert main(["export", str(tiny_run), *bad, "--quiet"]) == 2
+        assert named in capsys.readouterr().err

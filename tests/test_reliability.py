@@ -265,10 +265,12 @@ def test_a_refused_resume_leaves_the_runs_config(tmp_path, capsys, tiny_run):
     assert (run / "config.yaml").read_bytes() == config
 
 
-def test_bad_device_and_seed_are_one_line(tmp_path, capsys, tiny_run):
+def test_bad_device_seed_and_ignored_flags_are_one_line(tmp_path, capsys, tiny_run):
     for argv in (("eval", str(tiny_run), "--device", "foo"), ("render", str(tiny_run), "--device", "foo"),
+                 ("train", "builtin", "--data", str(tmp_path), "--steps", "2", "--out", str(tmp_path / "d")),
+                 ("train", "--resume", "--out", str(tiny_run), "--sigma", "auto"),
                  ("train", "builtin", "--seed", "99999999999999999999", "--out", str(tmp_path / "s"))):
         code, err = _run_main(capsys, *argv)
         assert code == 2 and len(err) == 1 and err[0].startswith("nerf-ff: error: "), (argv, err)
     assert "train.seed=99999999999999999999" in err[0]
-    assert not (tmp_path / "s").exists()
+    assert not (tmp_path / "s").exists() and not (tmp_path / "d").exists()
