@@ -398,7 +398,6 @@ class Trainer:
             bar = tqdm(total=t.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
                        mininterval=1.0)
         reason = "steps"
-        loss_ema = self._loss_ema  # the logged loss continues across a resume
         log = TrainLog(self.run_dir, t.log, resume_step=self.step)
         startup_steps = STARTUP_STEPS
         threads = torch.get_num_threads()
@@ -435,8 +434,8 @@ class Trainer:
                             f"{' ' + str(self.bad_steps) + ' steps in a row' if self.bad_steps > 1 else ''}); "
                             f"the last good state is in {self.run_dir / 'checkpoint.pt'}; lower train.lr or model.sigma")
                     continue
-                loss_ema = info["loss"] if loss_ema is None else 0.9 * loss_ema + 0.1 * info["loss"]
-                self._loss_ema = loss_ema
+                prev = self._loss_ema  # kept in the checkpoint: the logged loss continues across a resume
+                loss_ema = self._loss_ema = info["loss"] if prev is None else 0.9 * prev + 0.1 * info["loss"]
                 row = None  # one log.csv row per step at most: scalars and / or the preview's PSNR
                 if self.step % t.log_every == 0 or self.step == t.steps:
                     psnr = -10 * math.log10(max(loss_ema, 1e-10))

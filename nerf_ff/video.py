@@ -48,7 +48,7 @@ from .data.cameras import Cameras
 from .depth import colormap_lut, colorize_depth, depth_value, parse_depth
 from .errors import UserError
 from .model import NeRFModel
-from .video_paths import PATHS, auto_path, camera_path, field_focus_depth, rescale_cameras
+from .video_paths import PATHS, at_most, auto_path, camera_path, field_focus_depth
 from .video_paths import render_view as _render
 
 OUTPUTS = ("rgb", "depth", "opacity")
@@ -155,8 +155,7 @@ def depth_range(runs: Sequence[VideoRun], cams: Cameras, background: Tensor, chu
                 depth: str = "median") -> tuple[float, float]:
     """(lo, hi): 2nd and 98th percentile of depth (disparity, up to 0, for unbounded scenes) where opacity
     > 0.5, over `n_probe` evenly spaced frames rendered with the longest side `side` pixels, all runs together."""
-    scale = min(1.0, side / max(cams.width, cams.height))
-    small = rescale_cameras(cams, (max(1, round(cams.width * scale)), max(1, round(cams.height * scale))))
+    small = at_most(cams, side)
     frames = sorted({int(round(i)) for i in np.linspace(0, len(cams) - 1, min(n_probe, len(cams)))})
     depths, weak = [], []
     for run in runs:
@@ -418,13 +417,14 @@ def render_path(run_dir: str | os.PathLike, path: str = "auto", *, frames: Optio
     runs = load_runs([run_dir, *compare], device=device, labels=labels)
     scene = runs[0].model.posed(load_scene(runs[0].cfg.scene, splits=("train", "test")))  # refined cameras
     opaque = not scene.train.has_alpha
-    picked = auto_path(scene.train.cameras) if path in ("auto", "spiral") else None
-    if path == "auto":
-        path = picked[0]
-        if progress:
-            print(f"path auto: {path} ({picked[1]}; --path orbit or spiral to choose)", file=sys.stderr, flush=True)
     focus = None
-    if path == "spiral" and picked[0] == "spiral":  # forward-facing: look where the field's surfaces are
+    if path in ("auto", "spiral"):
+        picked, why = auto_path(scene.train.cameras)
+        if path == "auto":
+            path = picked
+            if progress:
+                print(f"path auto: {path} ({why}; --path orbit or spiral to choose)", file=sys.stderr, flush=True)
+    if path == "spiral" and picked == "spiral":  # forward-facing: look where the field's surfaces are
         focus = field_focus_depth(runs[0], scene.train.cameras, scene.background, chunk or runs[0].cfg.eval.chunk, opaque)
         if focus is None:
             raise UserError(f"the run in {run_dir} renders nothing opaque from its central training view, so a spiral "

@@ -42,6 +42,12 @@ def rescale_cameras(cams: Cameras, resolution: Optional[tuple[int, int]]) -> Cam
     return cams.resized(*resolution)
 
 
+def at_most(cams: Cameras, side: int) -> Cameras:
+    """`cams` with the same field of view and at most `side` pixels on the long side (small probe renders)."""
+    scale = min(1.0, side / max(cams.width, cams.height))
+    return rescale_cameras(cams, (max(1, round(cams.width * scale)), max(1, round(cams.height * scale))))
+
+
 def auto_path(train: Cameras) -> tuple[str, str]:
     """The path `--path auto` takes, and why: an orbit when the training cameras look at a common focus
     (a walk around, a turntable), else a spiral (a forward-facing capture: an orbit would circle to the
@@ -61,10 +67,7 @@ def field_focus_depth(run, train: Cameras, background: Tensor, chunk: int, opaqu
     such a capture are nearly parallel, so the point nearest to all of them is ill-defined."""
     centres = train.c2w[:, :, 3]
     k = int((centres - centres.mean(0)).norm(dim=-1).argmin())
-    view = train.alone(k)
-    scale = min(1.0, side / max(view.width, view.height))
-    view = rescale_cameras(view, (max(1, round(view.width * scale)), max(1, round(view.height * scale))))
-    out = render_view(run, view, 0, background, chunk, opaque)
+    out = render_view(run, at_most(train.alone(k), side), 0, background, chunk, opaque)
     d = out["depth"][out["opacity"] > 0.5].double()
     d = d[torch.isfinite(d) & (d > 0)]
     return float(1.0 / (1.0 / d).mean()) if d.numel() >= 16 else None

@@ -16,7 +16,7 @@ import torch
 from nerf_ff.data import load_scene
 from nerf_ff.evaluate import load_run
 from nerf_ff.render import eval_background, render_image
-from nerf_ff.video import rescale_cameras
+from nerf_ff.video_paths import rescale_cameras
 
 KINDS = ("expected", "median")
 

@@ -1,11 +1,12 @@
 """Scene images → compact uint8 arrays, checked, optionally area-downscaled, decoded in threads.
 
-Pre-downscaled copies are used where a dataset ships them (`load_scaled`): for `scene.downscale` d,
-`images_k/` beside `images/` for the largest factor k of d that exists (then area-downscaled by d / k:
-the CPU's automatic downscale 16 of a 4032-px LLFF capture reads its images_8/ and halves it) (mip-NeRF 360, LLFF, nerfstudio's ns-process-data), matched by file name
-(any image suffix), or by sorted order when the two folders hold equally many images (LLFF renames
-them: images/IMG_4026.JPG → images_4/image000.png). They are used only when every copy is within one
-pixel of the calibrated size / d, and the cameras are scaled to their exact size; otherwise the
+Pre-downscaled copies are used where a dataset ships them (`load_scaled`; mip-NeRF 360, LLFF,
+nerfstudio's ns-process-data): for `scene.downscale` d, `images_k/` beside `images/` for the largest
+factor k of d that exists, area-downscaled by d / k more (the CPU's automatic downscale 16 of a 4032-px
+LLFF capture reads its images_8/ and halves it). Copies are matched by file name (any image suffix),
+or by sorted order when the two folders hold equally many images (LLFF renames them:
+images/IMG_4026.JPG → images_4/image000.png). They are used only when every copy is within one
+pixel of the calibrated size / k, and the cameras are scaled to their exact size; otherwise the
 originals are area-downscaled here. Benchmarks (mip-NeRF 360, LLFF) are scored against those copies.
 
 Images of different sizes (several cameras; portrait and landscape) share one canvas, each top-left
